@@ -1,0 +1,95 @@
+package org.hsr.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code hsr} command line (SPEC §7). Errors follow SPEC §5: one line {@code hsr: error: …} on stderr, exit 2 for
+ * usage errors (bad flags, shapes, values), exit 1 for runtime failures (unreadable or corrupt files, out of memory),
+ * no stack trace unless {@code --debug}.
+ */
+@Command(name = "hsr", mixinStandardHelpOptions = true, version = "hsr-attention 0.1.0",
+        description = "Sparse attention by half-space reporting: exact ReLU^alpha and certified softmax.",
+        subcommands = {SearchCommand.class, AttendCommand.class, BenchCommand.class, GenerateCommand.class,
+                PerplexityCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+public final class HsrMain implements Runnable {
+
+    static boolean debug;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(new CommandLine(this), "missing command (try: hsr --help)");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (for tests). */
+    public static int run(String... args) {
+        debug = java.util.Arrays.asList(args).contains("--debug");
+        String[] rest = java.util.Arrays.stream(args).filter(a -> !a.equals("--debug")).toArray(String[]::new);
+        configureLogging();
+        CommandLine cl = new CommandLine(new HsrMain());
+        cl.setExecutionExceptionHandler((ex, line, parse) -> handle(ex, line.getErr()));
+        cl.setParameterExceptionHandler((ex, args2) -> {
+            ex.getCommandLine().getErr().println("hsr: error: " + oneLine(ex.getMessage()));
+            if (debug) ex.printStackTrace(ex.getCommandLine().getErr());
+            return 2;
+        });
+        return cl.execute(rest);
+    }
+
+    static int handle(Throwable ex, PrintWriter err) {
+        int code;
+        String msg;
+        Throwable t = ex instanceof UncheckedIOException u ? u.getCause() : ex;
+        if (t instanceof UsageException || t instanceof IllegalArgumentException) {
+            code = 2;
+            msg = t.getMessage();
+        } else if (t instanceof NoSuchFileException f) {
+            code = 1;
+            msg = "no such file: " + f.getFile();
+        } else if (t instanceof AccessDeniedException f) {
+            code = 1;
+            msg = "permission denied: " + f.getFile();
+        } else if (t instanceof FileSystemException f) {
+            code = 1;
+            msg = f.getFile() + ": " + (f.getReason() != null ? f.getReason() : f.getClass().getSimpleName());
+        } else if (t instanceof IOException) {
+            code = 1;
+            msg = t.getMessage();
+        } else if (t instanceof OutOfMemoryError) {
+            code = 1;
+            msg = "out of memory (raise the heap with HSR_JAVA_OPTS=-Xmx...)";
+        } else {
+            code = 1;
+            msg = "internal error: " + t;
+        }
+        err.println("hsr: error: " + oneLine(msg == null ? t.toString() : msg));
+        if (debug) t.printStackTrace(err);
+        err.flush();
+        return code;
+    }
+
+    private static String oneLine(String s) {
+        return s.replace('\n', ' ').replace('\r', ' ').strip();
+    }
+
+    /** Only warnings reach stderr by default (so errors stay one line); {@code HSR_LOG=info} shows the kernel choice. */
+    private static void configureLogging() {
+        System.setProperty("java.util.logging.SimpleFormatter.format", "hsr: %4$s: %5$s%n");
+        Level level = "info".equalsIgnoreCase(System.getenv("HSR_LOG")) ? Level.INFO : Level.WARNING;
+        Logger root = Logger.getLogger("");
+        root.setLevel(level);
+        for (var h : root.getHandlers()) h.setLevel(level);
+    }
+}

@@ -1,0 +1,47 @@
+package org.hsr.attention;
+
+/**
+ * Statistics of one or more attention calls (SPEC §7 {@code attend --stats}). Not thread-safe: use one per thread and
+ * {@link #merge} them.
+ */
+public final class AttentionStats {
+    /** Query rows computed. */
+    public long rows;
+    /** Σ over rows of keys that the row could see (causal mask applied). */
+    public long visibleKeys;
+    /** Σ over rows of keys with a non-zero weight in the output (the kept set). */
+    public long keptKeys;
+    /** Σ over rows of keys whose exact fp32 score was computed. */
+    public long scoredKeys;
+    /** Rows whose weights were all zero (ReLU), output zero. */
+    public long emptyRows;
+    /** Sparse-softmax rows that were computed densely (no key passed, or the policy judged dense cheaper). */
+    public long fallbackRows;
+    /** Largest certified dropped probability mass of any row ({@code epsilon} policy), else 0. */
+    public double droppedMassBoundMax;
+
+    public void merge(AttentionStats o) {
+        rows += o.rows;
+        visibleKeys += o.visibleKeys;
+        keptKeys += o.keptKeys;
+        scoredKeys += o.scoredKeys;
+        emptyRows += o.emptyRows;
+        fallbackRows += o.fallbackRows;
+        droppedMassBoundMax = Math.max(droppedMassBoundMax, o.droppedMassBoundMax);
+    }
+
+    /** Mean kept keys per row. */
+    public double keptMean() {
+        return rows == 0 ? 0 : (double) keptKeys / rows;
+    }
+
+    /** Fraction of visible keys that were kept. */
+    public double keptFraction() {
+        return visibleKeys == 0 ? 0 : (double) keptKeys / visibleKeys;
+    }
+
+    /** Fraction of visible keys whose exact score was computed. */
+    public double keysTouchedFraction() {
+        return visibleKeys == 0 ? 0 : (double) scoredKeys / visibleKeys;
+    }
+}

@@ -1,0 +1,71 @@
+package org.hsr.attention;
+
+import org.hsr.simd.Kernels;
+
+/**
+ * Dense fp32 attention on the SIMD kernels: the baseline every benchmark compares against. Per query row it makes one
+ * pass over the visible keys ({@code q·K}), computes the weights in a scratch row that stays in cache, then one pass
+ * over all the visible values ({@code Σ w_j·v_j}): each key and value byte is read once, which makes it memory-bound.
+ *
+ * <p>Instances hold a scratch row and are not thread-safe; use one per thread.
+ */
+public final class DenseAttention {
+
+    private float[] att = new float[0]; // (n) scores, then weights, of the current row
+
+    /** Computes all rows of {@code in}; returns {@code heads × m × dv}. */
+    public float[] attend(AttentionInput in, AttentionConfig cfg, AttentionStats stats) {
+        float[] out = new float[in.outputLength()];
+        float c = cfg.scaleFor(in.d());
+        for (int h = 0; h < in.heads(); h++) {
+            for (int i = 0; i < in.m(); i++) {
+                attendRow(in.q(), in.qOffset(h, i), in.k(), in.kOffset(h), in.v(), in.vOffset(h),
+                        in.visible(i, cfg.causal()), in.d(), in.dv(), cfg, c, out, (h * in.m() + i) * in.dv(), stats);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * One query row against the first {@code visible} keys and values starting at {@code kOff} / {@code vOff}; writes
+     * {@code dv} outputs at {@code outOff} (overwriting them).
+     */
+    public void attendRow(float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, int visible, int d, int dv,
+                          AttentionConfig cfg, float c, float[] out, int outOff, AttentionStats stats) {
+        if (att.length < visible) {
+            att = new float[Math.max(visible, att.length * 2)];
+        }
+        // att[j] = c·<q, k_j>
+        Kernels.dotMany(q, qOff, k, kOff, visible, d, att, 0);
+        Kernels.scale(att, 0, visible, c);
+        // weights and their sum
+        float sum;
+        long kept;
+        if (cfg.kind() == AttentionConfig.Kind.SOFTMAX) {
+            float max = Kernels.max(att, 0, visible);
+            sum = Kernels.expAndSum(att, 0, visible, max);
+            kept = visible;
+        } else {
+            sum = Kernels.reluPowAndSum(att, 0, visible, cfg.bias(), cfg.alpha());
+            kept = 0;
+            for (int j = 0; j < visible; j++) {
+                if (att[j] != 0f) kept++;
+            }
+        }
+        // out = Σ_j w_j·v_j / Σ_j w_j over every visible value (dense: no skipping of zero weights)
+        java.util.Arrays.fill(out, outOff, outOff + dv, 0f);
+        if (sum > 0f) {
+            for (int j = 0; j < visible; j++) {
+                Kernels.axpy(att[j], v, vOff + j * dv, out, outOff, dv);
+            }
+            Kernels.scale(out, outOff, dv, 1f / sum);
+        }
+        if (stats != null) {
+            stats.rows++;
+            stats.visibleKeys += visible;
+            stats.scoredKeys += visible;
+            stats.keptKeys += kept;
+            if (sum == 0f) stats.emptyRows++;
+        }
+    }
+}

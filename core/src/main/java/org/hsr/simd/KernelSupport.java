@@ -1,0 +1,44 @@
+package org.hsr.simd;
+
+/**
+ * The numeric kernels of the project, implemented once in scalar Java ({@link ScalarKernelSupport}) and once on the
+ * Vector API ({@code org.hsr.simd.panama.PanamaKernelSupport}). Call them through the {@link Kernels} facade, which
+ * checks arguments; implementations only {@code assert}.
+ *
+ * <p>Arrays are row-major: key {@code i} of dimension {@code d} starting at {@code off} occupies
+ * {@code x[off + i*d .. off + i*d + d)}. Implementations are stateless and thread-safe.
+ */
+public interface KernelSupport {
+
+    /** Short name for logs and reports ("scalar", "panama-256"). */
+    String name();
+
+    /** {@code Σ a[aOff+i]·b[bOff+i]} for {@code i < len}. */
+    float dot(float[] a, int aOff, float[] b, int bOff, int len);
+
+    /**
+     * One query against a block of consecutive keys: {@code out[outOff+i] = <q, key i>} for {@code i < count}, where
+     * key i is {@code keys[keysOff + i*d .. + d)}.
+     */
+    void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff);
+
+    /** {@code y[yOff+i] += a·x[xOff+i]} for {@code i < len} (the value sum of attention). */
+    void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len);
+
+    /** {@code max x[off..off+len)}; {@code -Infinity} for {@code len == 0}. */
+    float max(float[] x, int off, int len);
+
+    /** In place {@code x[i] = exp(x[i] − shift)}; returns {@code Σ x[i]} after the update. */
+    float expAndSum(float[] x, int off, int len, float shift);
+
+    /**
+     * In place {@code x[i] = max(x[i] − bias, 0)^alpha} (ReLU^α weights); returns their sum. {@code alpha >= 1}.
+     */
+    float reluPowAndSum(float[] x, int off, int len, float bias, int alpha);
+
+    /** In place {@code x[i] *= s}. */
+    void scale(float[] x, int off, int len, float s);
+
+    /** {@code Σ x[off..off+len)}: also the plain streaming read used to measure memory bandwidth. */
+    float sum(float[] x, int off, int len);
+}

@@ -1,0 +1,82 @@
+package org.hsr.simd;
+
+import java.util.Objects;
+
+/**
+ * The kernel facade (Lucene's {@code VectorUtil} pattern): checks arguments, then delegates to the implementation
+ * chosen once by {@link KernelProvider} — the Vector API one when it is available and enabled, else the scalar one.
+ * Force the scalar path with {@code -Dhsr.vector=false}; pick a vector width with {@code -Dhsr.vectorBits=128|256|512}.
+ */
+public final class Kernels {
+
+    private static final KernelSupport IMPL = KernelProvider.get();
+
+    private Kernels() {}
+
+    /** The implementation in use. */
+    public static KernelSupport impl() {
+        return IMPL;
+    }
+
+    /** {@code <a[aOff..], b[bOff..]>} over {@code len} entries. */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        Objects.checkFromIndexSize(aOff, len, a.length);
+        Objects.checkFromIndexSize(bOff, len, b.length);
+        return IMPL.dot(a, aOff, b, bOff, len);
+    }
+
+    /** {@code <a, b>} of two equal-length vectors. */
+    public static float dot(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException("vector dimensions differ: " + a.length + " != " + b.length);
+        }
+        return IMPL.dot(a, 0, b, 0, a.length);
+    }
+
+    /** One query against {@code count} consecutive row-major keys of dimension {@code d}. */
+    public static void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
+        if (d <= 0) throw new IllegalArgumentException("dimension must be positive: " + d);
+        Objects.checkFromIndexSize(qOff, d, q.length);
+        Objects.checkFromIndexSize(keysOff, Math.multiplyExact(count, d), keys.length);
+        Objects.checkFromIndexSize(outOff, count, out.length);
+        IMPL.dotMany(q, qOff, keys, keysOff, count, d, out, outOff);
+    }
+
+    /** {@code y[yOff..] += a·x[xOff..]} over {@code len} entries. */
+    public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
+        Objects.checkFromIndexSize(xOff, len, x.length);
+        Objects.checkFromIndexSize(yOff, len, y.length);
+        IMPL.axpy(a, x, xOff, y, yOff, len);
+    }
+
+    /** Maximum of {@code x[off..off+len)}, {@code -Infinity} when empty. */
+    public static float max(float[] x, int off, int len) {
+        Objects.checkFromIndexSize(off, len, x.length);
+        return IMPL.max(x, off, len);
+    }
+
+    /** In place {@code exp(x − shift)}, returning the sum. */
+    public static float expAndSum(float[] x, int off, int len, float shift) {
+        Objects.checkFromIndexSize(off, len, x.length);
+        return IMPL.expAndSum(x, off, len, shift);
+    }
+
+    /** In place {@code max(x − bias, 0)^alpha}, returning the sum. */
+    public static float reluPowAndSum(float[] x, int off, int len, float bias, int alpha) {
+        Objects.checkFromIndexSize(off, len, x.length);
+        if (alpha < 1) throw new IllegalArgumentException("alpha must be >= 1: " + alpha);
+        return IMPL.reluPowAndSum(x, off, len, bias, alpha);
+    }
+
+    /** In place {@code x *= s}. */
+    public static void scale(float[] x, int off, int len, float s) {
+        Objects.checkFromIndexSize(off, len, x.length);
+        IMPL.scale(x, off, len, s);
+    }
+
+    /** Sum of {@code x[off..off+len)}. */
+    public static float sum(float[] x, int off, int len) {
+        Objects.checkFromIndexSize(off, len, x.length);
+        return IMPL.sum(x, off, len);
+    }
+}

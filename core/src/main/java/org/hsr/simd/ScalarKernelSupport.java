@@ -1,0 +1,84 @@
+package org.hsr.simd;
+
+/** The scalar reference implementation of every kernel: plain loops, the fallback when the Vector API is absent. */
+public final class ScalarKernelSupport implements KernelSupport {
+
+    @Override
+    public String name() {
+        return "scalar";
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        float s = 0f;
+        for (int i = 0; i < len; i++) {
+            s += a[aOff + i] * b[bOff + i];
+        }
+        return s;
+    }
+
+    @Override
+    public void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
+        for (int i = 0; i < count; i++) {
+            out[outOff + i] = dot(q, qOff, keys, keysOff + i * d, d);
+        }
+    }
+
+    @Override
+    public void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
+        for (int i = 0; i < len; i++) {
+            y[yOff + i] += a * x[xOff + i];
+        }
+    }
+
+    @Override
+    public float max(float[] x, int off, int len) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < len; i++) {
+            m = Math.max(m, x[off + i]);
+        }
+        return m;
+    }
+
+    @Override
+    public float expAndSum(float[] x, int off, int len, float shift) {
+        float s = 0f;
+        for (int i = 0; i < len; i++) {
+            float e = (float) Math.exp(x[off + i] - shift);
+            x[off + i] = e;
+            s += e;
+        }
+        return s;
+    }
+
+    @Override
+    public float reluPowAndSum(float[] x, int off, int len, float bias, int alpha) {
+        float s = 0f;
+        for (int i = 0; i < len; i++) {
+            float r = Math.max(x[off + i] - bias, 0f);
+            float w = r;
+            for (int a = 1; a < alpha; a++) {
+                w *= r;
+            }
+            x[off + i] = w;
+            s += w;
+        }
+        return s;
+    }
+
+    @Override
+    public void scale(float[] x, int off, int len, float s) {
+        for (int i = 0; i < len; i++) {
+            x[off + i] *= s;
+        }
+    }
+
+    @Override
+    public float sum(float[] x, int off, int len) {
+        float s = 0f;
+        for (int i = 0; i < len; i++) {
+            s += x[off + i];
+        }
+        return s;
+    }
+}

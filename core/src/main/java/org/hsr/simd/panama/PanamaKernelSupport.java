@@ -1,0 +1,236 @@
+package org.hsr.simd.panama;
+
+import static org.hsr.simd.panama.PanamaVectorConstants.FLOAT_SPECIES;
+import static org.hsr.simd.panama.PanamaVectorConstants.HAS_FAST_FMA;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.hsr.simd.KernelSupport;
+import org.hsr.simd.ScalarKernelSupport;
+
+/**
+ * Vector API kernels. Loaded by name from {@link org.hsr.simd.KernelProvider}; nothing else in the core links
+ * against {@code jdk.incubator.vector}. Each kernel has the standard shape: a vector body with independent
+ * accumulators, a scalar tail, one {@code reduceLanes} at the end. Below {@code 2 * lanes} entries the scalar
+ * kernel is faster and is used instead (Lucene's rule).
+ */
+public final class PanamaKernelSupport implements KernelSupport {
+
+    private static final VectorSpecies<Float> S = FLOAT_SPECIES;
+    private static final int L = S.length();
+    private static final ScalarKernelSupport SCALAR = new ScalarKernelSupport();
+
+    public PanamaKernelSupport() {}
+
+    @Override
+    public String name() {
+        return "panama-" + S.vectorBitSize() + (HAS_FAST_FMA ? "-fma" : "");
+    }
+
+    private static FloatVector fma(FloatVector a, FloatVector b, FloatVector acc) {
+        return HAS_FAST_FMA ? a.fma(b, acc) : a.mul(b).add(acc);
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        if (len < 2 * L) {
+            return SCALAR.dot(a, aOff, b, bOff, len);
+        }
+        // Four accumulators: FMA latency (4 cycles) over throughput (2/cycle) wants >= 8 chains for pure compute,
+        // but at head dimensions (64-128 floats = 8-16 vectors) the loop is short and memory-bound; four measured best.
+        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S),
+                acc3 = FloatVector.zero(S);
+        int i = 0;
+        int bound4 = len - 4 * L;
+        for (; i <= bound4; i += 4 * L) {
+            acc0 = fma(FloatVector.fromArray(S, a, aOff + i), FloatVector.fromArray(S, b, bOff + i), acc0);
+            acc1 = fma(FloatVector.fromArray(S, a, aOff + i + L), FloatVector.fromArray(S, b, bOff + i + L), acc1);
+            acc2 = fma(FloatVector.fromArray(S, a, aOff + i + 2 * L), FloatVector.fromArray(S, b, bOff + i + 2 * L), acc2);
+            acc3 = fma(FloatVector.fromArray(S, a, aOff + i + 3 * L), FloatVector.fromArray(S, b, bOff + i + 3 * L), acc3);
+        }
+        int bound = S.loopBound(len);
+        for (; i < bound; i += L) {
+            acc0 = fma(FloatVector.fromArray(S, a, aOff + i), FloatVector.fromArray(S, b, bOff + i), acc0);
+        }
+        float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            s += a[aOff + i] * b[bOff + i];
+        }
+        return s;
+    }
+
+    @Override
+    public void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
+        if (d < 2 * L) {
+            SCALAR.dotMany(q, qOff, keys, keysOff, count, d, out, outOff);
+            return;
+        }
+        int bound = S.loopBound(d);
+        int k = 0;
+        // Four keys per pass: each query vector is loaded once for four independent FMA chains, one per key, and the
+        // four key rows stream from memory side by side (this is the memory-bound q·K scan of dense attention).
+        for (; k + 4 <= count; k += 4) {
+            int r0 = keysOff + k * d, r1 = r0 + d, r2 = r1 + d, r3 = r2 + d;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            int i = 0;
+            for (; i < bound; i += L) {
+                FloatVector qv = FloatVector.fromArray(S, q, qOff + i);
+                a0 = fma(FloatVector.fromArray(S, keys, r0 + i), qv, a0);
+                a1 = fma(FloatVector.fromArray(S, keys, r1 + i), qv, a1);
+                a2 = fma(FloatVector.fromArray(S, keys, r2 + i), qv, a2);
+                a3 = fma(FloatVector.fromArray(S, keys, r3 + i), qv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD),
+                    s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) {
+                float qi = q[qOff + i];
+                s0 += keys[r0 + i] * qi;
+                s1 += keys[r1 + i] * qi;
+                s2 += keys[r2 + i] * qi;
+                s3 += keys[r3 + i] * qi;
+            }
+            out[outOff + k] = s0;
+            out[outOff + k + 1] = s1;
+            out[outOff + k + 2] = s2;
+            out[outOff + k + 3] = s3;
+        }
+        for (; k < count; k++) {
+            out[outOff + k] = dot(q, qOff, keys, keysOff + k * d, d);
+        }
+    }
+
+    @Override
+    public void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
+        if (len < 2 * L) {
+            SCALAR.axpy(a, x, xOff, y, yOff, len);
+            return;
+        }
+        FloatVector av = FloatVector.broadcast(S, a);
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector yv = FloatVector.fromArray(S, y, yOff + i);
+            fma(FloatVector.fromArray(S, x, xOff + i), av, yv).intoArray(y, yOff + i);
+        }
+        for (; i < len; i++) {
+            y[yOff + i] += a * x[xOff + i];
+        }
+    }
+
+    @Override
+    public float max(float[] x, int off, int len) {
+        if (len < 2 * L) {
+            return SCALAR.max(x, off, len);
+        }
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY), m1 = m0;
+        int i = 0;
+        for (; i + 2 * L <= len; i += 2 * L) {
+            m0 = m0.max(FloatVector.fromArray(S, x, off + i));
+            m1 = m1.max(FloatVector.fromArray(S, x, off + i + L));
+        }
+        float m = m0.max(m1).reduceLanes(VectorOperators.MAX);
+        for (; i < len; i++) {
+            m = Math.max(m, x[off + i]);
+        }
+        return m;
+    }
+
+    @Override
+    public float expAndSum(float[] x, int off, int len, float shift) {
+        if (len < 2 * L) {
+            return SCALAR.expAndSum(x, off, len, shift);
+        }
+        FloatVector sv = FloatVector.broadcast(S, shift);
+        FloatVector acc = FloatVector.zero(S);
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector e = FloatVector.fromArray(S, x, off + i).sub(sv).lanewise(VectorOperators.EXP);
+            e.intoArray(x, off + i);
+            acc = acc.add(e);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            float e = (float) Math.exp(x[off + i] - shift);
+            x[off + i] = e;
+            s += e;
+        }
+        return s;
+    }
+
+    @Override
+    public float reluPowAndSum(float[] x, int off, int len, float bias, int alpha) {
+        if (len < 2 * L) {
+            return SCALAR.reluPowAndSum(x, off, len, bias, alpha);
+        }
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        FloatVector zero = FloatVector.zero(S);
+        FloatVector acc = zero;
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector r = FloatVector.fromArray(S, x, off + i).sub(bv).max(zero);
+            FloatVector w = r;
+            for (int a = 1; a < alpha; a++) {
+                w = w.mul(r);
+            }
+            w.intoArray(x, off + i);
+            acc = acc.add(w);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            float r = Math.max(x[off + i] - bias, 0f);
+            float w = r;
+            for (int a = 1; a < alpha; a++) {
+                w *= r;
+            }
+            x[off + i] = w;
+            s += w;
+        }
+        return s;
+    }
+
+    @Override
+    public void scale(float[] x, int off, int len, float s) {
+        if (len < 2 * L) {
+            SCALAR.scale(x, off, len, s);
+            return;
+        }
+        FloatVector sv = FloatVector.broadcast(S, s);
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, x, off + i).mul(sv).intoArray(x, off + i);
+        }
+        for (; i < len; i++) {
+            x[off + i] *= s;
+        }
+    }
+
+    @Override
+    public float sum(float[] x, int off, int len) {
+        if (len < 2 * L) {
+            return SCALAR.sum(x, off, len);
+        }
+        // Four accumulators so the loop is limited by loads, not by the add latency: this is the bandwidth probe.
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i + 4 * L <= len; i += 4 * L) {
+            a0 = a0.add(FloatVector.fromArray(S, x, off + i));
+            a1 = a1.add(FloatVector.fromArray(S, x, off + i + L));
+            a2 = a2.add(FloatVector.fromArray(S, x, off + i + 2 * L));
+            a3 = a3.add(FloatVector.fromArray(S, x, off + i + 3 * L));
+        }
+        int bound = S.loopBound(len);
+        for (; i < bound; i += L) {
+            a0 = a0.add(FloatVector.fromArray(S, x, off + i));
+        }
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            s += x[off + i];
+        }
+        return s;
+    }
+}

@@ -1,0 +1,137 @@
+package org.hsr.simd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.hsr.TestData;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The Vector API kernels against the scalar ones at awkward sizes (tails, below and above the vector width). */
+class KernelsTest {
+
+    static final int[] SIZES = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021};
+
+    @Test
+    void chosenImplementationMatchesTheRun() {
+        if (TestData.expectSimd()) {
+            assertTrue(KernelProvider.panama().isPresent(),
+                    "SIMD run but the Vector API kernels did not load: " + KernelProvider.fallbackReason());
+            assertTrue(Kernels.impl().name().startsWith("panama"), Kernels.impl().name());
+        } else {
+            assertEquals("scalar", Kernels.impl().name());
+            // the scalar surefire run starts the JVM without the incubator module: the fallback must say so
+            assertTrue(KernelProvider.fallbackReason().orElse("").contains("--add-modules jdk.incubator.vector"),
+                    KernelProvider.fallbackReason().toString());
+        }
+    }
+
+    /** The Vector API implementation, or in the scalar run the scalar one (then the comparisons are trivially tight). */
+    static KernelSupport vector() {
+        return KernelProvider.panama().orElse(KernelProvider.scalar());
+    }
+
+    static final KernelSupport SCALAR = KernelProvider.scalar();
+
+    private static void close(double expected, double actual, double tol, String what) {
+        assertTrue(Math.abs(expected - actual) <= tol, what + ": expected " + expected + " got " + actual + " tol " + tol);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021})
+    void dotSumMaxScale(int n) {
+        SplittableRandom r = new SplittableRandom(n);
+        int off = 3;
+        float[] a = TestData.gaussian(r, n + off), b = TestData.gaussian(r, n + off);
+        double absDot = 0, absSum = 0;
+        for (int i = 0; i < n; i++) {
+            absDot += Math.abs(a[off + i] * b[off + i]);
+            absSum += Math.abs(a[off + i]);
+        }
+        double tol = 1e-6 * n;
+        close(SCALAR.dot(a, off, b, off, n), vector().dot(a, off, b, off, n), tol * absDot + 1e-30, "dot n=" + n);
+        close(SCALAR.sum(a, off, n), vector().sum(a, off, n), tol * absSum + 1e-30, "sum n=" + n);
+        assertEquals(SCALAR.max(a, off, n), vector().max(a, off, n), "max n=" + n);
+        float[] s1 = a.clone(), s2 = a.clone();
+        SCALAR.scale(s1, off, n, 0.37f);
+        vector().scale(s2, off, n, 0.37f);
+        for (int i = 0; i < s1.length; i++) assertEquals(s1[i], s2[i], "scale n=" + n + " i=" + i);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021})
+    void axpyExpRelu(int n) {
+        SplittableRandom r = new SplittableRandom(100 + n);
+        float[] x = TestData.gaussian(r, n + 1), y = TestData.gaussian(r, n + 2);
+        float[] y1 = y.clone(), y2 = y.clone();
+        SCALAR.axpy(-1.7f, x, 1, y1, 2, n);
+        vector().axpy(-1.7f, x, 1, y2, 2, n);
+        for (int i = 0; i < y1.length; i++) close(y1[i], y2[i], 1e-6 * (Math.abs(y1[i]) + 1), "axpy n=" + n);
+
+        float[] e1 = x.clone(), e2 = x.clone();
+        float s1 = SCALAR.expAndSum(e1, 1, n, 0.5f), s2 = vector().expAndSum(e2, 1, n, 0.5f);
+        for (int i = 0; i < e1.length; i++) close(e1[i], e2[i], 2e-6 * Math.abs(e1[i]), "exp n=" + n + " i=" + i);
+        close(s1, s2, 1e-6 * n * s1, "exp sum n=" + n);
+
+        for (int alpha = 1; alpha <= 3; alpha++) {
+            float[] w1 = x.clone(), w2 = x.clone();
+            float t1 = SCALAR.reluPowAndSum(w1, 1, n, 0.25f, alpha), t2 = vector().reluPowAndSum(w2, 1, n, 0.25f, alpha);
+            for (int i = 0; i < w1.length; i++) close(w1[i], w2[i], 1e-6 * Math.abs(w1[i]), "relu n=" + n);
+            close(t1, t2, 1e-6 * n * (t1 + 1e-30), "relu sum n=" + n + " alpha=" + alpha);
+        }
+    }
+
+    @Test
+    void dotManyAtAwkwardCountsAndDims() {
+        SplittableRandom r = new SplittableRandom(7);
+        int checked = 0;
+        for (int d : SIZES) {
+            for (int count : new int[] {1, 3, 4, 5, 9, 17}) {
+                float[] q = TestData.gaussian(r, d + 1), keys = TestData.gaussian(r, count * d + 5);
+                float[] o1 = new float[count + 2], o2 = new float[count + 2];
+                SCALAR.dotMany(q, 1, keys, 5, count, d, o1, 2);
+                vector().dotMany(q, 1, keys, 5, count, d, o2, 2);
+                for (int i = 0; i < count; i++) {
+                    double exact = 0, abs = 0;
+                    for (int t = 0; t < d; t++) {
+                        exact += (double) q[1 + t] * keys[5 + i * d + t];
+                        abs += Math.abs((double) q[1 + t] * keys[5 + i * d + t]);
+                    }
+                    close(exact, o2[2 + i], 1e-6 * d * abs, "dotMany d=" + d + " count=" + count);
+                    close(o1[2 + i], o2[2 + i], 2e-6 * d * abs, "dotMany vs scalar d=" + d);
+                    checked++;
+                }
+                assertEquals(0f, o2[0]);
+                assertEquals(0f, o2[1]);
+            }
+        }
+        assertTrue(checked > 500);
+    }
+
+    @Test
+    void boundaryFills() {
+        for (int n : SIZES) {
+            float[] ones = new float[n];
+            java.util.Arrays.fill(ones, 1f);
+            assertEquals(n, vector().dot(ones, 0, ones, 0, n), 0f);
+            assertEquals(n, vector().sum(ones, 0, n), 0f);
+            float[] neg = new float[n];
+            java.util.Arrays.fill(neg, -3f);
+            assertEquals(0f, vector().reluPowAndSum(neg.clone(), 0, n, 0f, 2));
+            assertEquals(-3f, vector().max(neg, 0, n));
+            float[] zeros = new float[n];
+            assertEquals(n, vector().expAndSum(zeros, 0, n, 0f), 1e-6 * n);
+        }
+    }
+
+    @Test
+    void facadeChecksBounds() {
+        float[] a = new float[4];
+        org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> Kernels.dot(a, 2, a, 0, 3));
+        var ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Kernels.dot(a, new float[5]));
+        assertTrue(ex.getMessage().contains("4 != 5"), ex.getMessage());
+    }
+}
