@@ -41,4 +41,18 @@ public interface KernelSupport {
 
     /** {@code Σ x[off..off+len)}: also the plain streaming read used to measure memory bandwidth. */
     float sum(float[] x, int off, int len);
+
+    /**
+     * Lane count of the int8 sketch layout this implementation decodes fastest (the int lanes of its vectors; 8 for
+     * the scalar one). Indexes lay their codes out with this many keys per group.
+     */
+    int int8Lanes();
+
+    /**
+     * Approximate scores of int8-coded keys (the index's sketch). Keys come in groups of {@code lanes}; each group holds
+     * {@code quads} words per key-lane, word {@code p} of lane {@code l} of group {@code g} at
+     * {@code codes[off + (g*quads + p)*lanes + l]} packing the signed bytes of dimensions {@code 4p..4p+3} (low byte
+     * first). Writes {@code out[outOff + g*lanes + l] = Σ_i qs[i]·code_i} for {@code i < 4*quads}.
+     */
+    void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff);
 }

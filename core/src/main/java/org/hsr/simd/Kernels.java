@@ -79,4 +79,18 @@ public final class Kernels {
         Objects.checkFromIndexSize(off, len, x.length);
         return IMPL.sum(x, off, len);
     }
+
+    /** Keys per group of the int8 sketch layout that the chosen implementation decodes fastest. */
+    public static int int8Lanes() {
+        return IMPL.int8Lanes();
+    }
+
+    /** Approximate scores of int8 sketch codes; see {@link KernelSupport#int8Scores}. */
+    public static void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out,
+                                  int outOff) {
+        Objects.checkFromIndexSize(off, Math.multiplyExact(groups, quads * lanes), codes.length);
+        Objects.checkFromIndexSize(0, 4 * quads, qs.length);
+        Objects.checkFromIndexSize(outOff, groups * lanes, out.length);
+        IMPL.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
+    }
 }

@@ -81,4 +81,24 @@ public final class ScalarKernelSupport implements KernelSupport {
         }
         return s;
     }
+
+    @Override
+    public int int8Lanes() {
+        return 8;
+    }
+
+    @Override
+    public void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff) {
+        for (int g = 0; g < groups; g++) {
+            for (int l = 0; l < lanes; l++) {
+                float s = 0f;
+                for (int p = 0; p < quads; p++) {
+                    int w = codes[off + (g * quads + p) * lanes + l];
+                    s += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
+                            + qs[4 * p + 3] * (byte) (w >> 24);
+                }
+                out[outOff + g * lanes + l] = s;
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@ import static org.hsr.simd.panama.PanamaVectorConstants.FLOAT_SPECIES;
 import static org.hsr.simd.panama.PanamaVectorConstants.HAS_FAST_FMA;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.hsr.simd.KernelSupport;
@@ -19,6 +20,7 @@ public final class PanamaKernelSupport implements KernelSupport {
 
     private static final VectorSpecies<Float> S = FLOAT_SPECIES;
     private static final int L = S.length();
+    private static final VectorSpecies<Integer> IS = PanamaVectorConstants.INT_SPECIES;
     private static final ScalarKernelSupport SCALAR = new ScalarKernelSupport();
 
     public PanamaKernelSupport() {}
@@ -232,5 +234,40 @@ public final class PanamaKernelSupport implements KernelSupport {
             s += x[off + i];
         }
         return s;
+    }
+
+    @Override
+    public int int8Lanes() {
+        return IS.length();
+    }
+
+    @Override
+    public void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff) {
+        if (lanes != IS.length()) {
+            SCALAR.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
+            return;
+        }
+        // The form PERF-NOTES measured fast on AVX2: sign-extend each byte of the packed int lanes with LSHL/ASHR,
+        // castShape to float, fma with the broadcast query coordinate; four accumulators, one per byte position, so
+        // the four FMA chains are independent. (convert(I2F) and ByteVector B2F fall off the intrinsics.)
+        for (int g = 0; g < groups; g++) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            int base = off + g * quads * lanes;
+            for (int p = 0; p < quads; p++) {
+                IntVector w = IntVector.fromArray(IS, codes, base + p * lanes);
+                FloatVector b0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                        .castShape(S, 0);
+                FloatVector b1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                        .castShape(S, 0);
+                FloatVector b2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                        .castShape(S, 0);
+                FloatVector b3 = (FloatVector) w.lanewise(VectorOperators.ASHR, 24).castShape(S, 0);
+                a0 = fma(b0, FloatVector.broadcast(S, qs[4 * p]), a0);
+                a1 = fma(b1, FloatVector.broadcast(S, qs[4 * p + 1]), a1);
+                a2 = fma(b2, FloatVector.broadcast(S, qs[4 * p + 2]), a2);
+                a3 = fma(b3, FloatVector.broadcast(S, qs[4 * p + 3]), a3);
+            }
+            a0.add(a1).add(a2.add(a3)).intoArray(out, outOff + g * lanes);
+        }
     }
 }

@@ -13,6 +13,8 @@ final class PanamaVectorConstants {
 
     /** The float species: the preferred one, or the width forced with {@code -Dhsr.vectorBits}. */
     static final VectorSpecies<Float> FLOAT_SPECIES;
+    /** The int species with the same lane count as {@link #FLOAT_SPECIES} (for the int8 sketch decode). */
+    static final VectorSpecies<Integer> INT_SPECIES;
     /** Whether {@code fma} is a single fast instruction here (HotSpot's {@code UseFMA}); else mul().add(). */
     static final boolean HAS_FAST_FMA;
 
@@ -27,6 +29,7 @@ final class PanamaVectorConstants {
         FLOAT_SPECIES = FloatVector.SPECIES_MAX.length() * 32 == bits
                 ? FloatVector.SPECIES_MAX
                 : VectorSpecies.of(float.class, VectorShape.forBitSize(bits));
+        INT_SPECIES = VectorSpecies.of(int.class, FLOAT_SPECIES.vectorShape());
         HAS_FAST_FMA = fmaFlag();
     }
 

@@ -1,0 +1,330 @@
+package org.hsr.index;
+
+import java.util.Arrays;
+import org.hsr.simd.Kernels;
+
+/**
+ * The fast exact half-space index. Three filters, each a certified upper bound on {@code <q,k>}, so nothing is ever
+ * missed:
+ * <ol>
+ *   <li><b>Centring.</b> Keys are stored relative to a mean μ fixed when the first keys are folded in, so
+ *       {@code <q,k> = <q,μ> + <q,k−μ>} and every bound works on the centred part (real keys share a large offset).</li>
+ *   <li><b>Blocks.</b> Keys are reordered into blocks of {@link #BLOCK} tight keys ({@link BlockPartitioner}); block
+ *       B has a centre c and radius r, and {@code <q,x> <= <q,c> + ‖q‖·r} for all its centred keys x, so a block whose
+ *       bound is below the threshold is skipped whole.</li>
+ *   <li><b>An int8 sketch.</b> Inside a block every key is stored as {@code x = c + s⊙code + e} with per-block,
+ *       per-dimension scales s and int8 codes, and {@code ‖e‖} plus a rounding margin is kept per key:
+ *       {@code <q,x> <= <q,c> + <q⊙s, code> + ‖q‖·(‖e‖ + margin)}. Only keys that pass are scored exactly in fp32.</li>
+ * </ol>
+ * New keys go to a tail that is scanned exactly; once it holds {@link #FOLD} keys it is partitioned into blocks and
+ * appended, without touching the existing blocks. Ids stay the caller's (order of addition).
+ *
+ * <p>Thread safety: as the interface says; the state is an immutable snapshot published through a volatile field,
+ * arrays grow by copying, and a fold allocates a new tail, so a reader never sees a half-written block.
+ */
+public final class BlockIndex implements HalfSpaceIndex {
+
+    /** Keys per block: a multiple of every int8 lane count (8, 16), small enough that clustered blocks are tight. */
+    public static final int BLOCK = 64;
+    /** Tail size that triggers a fold into blocks. */
+    public static final int FOLD = 4096;
+    private static final double UNIT_ROUNDOFF = 0x1p-24;
+
+    private final int d;
+    private final int quads; // ceil(d/4): int words per key in the sketch
+    private final int dPad; // 4*quads
+    private final int lanes; // keys per sketch group
+    private final double gamma; // relative rounding bound for length-d float dot products, with a safety factor
+
+    /** Everything a query reads; immutable once published (arrays may have spare capacity past the counts). */
+    private record Snapshot(
+            int size,           // keys added
+            int blocks,         // blocks folded
+            float[] mu,         // (d) centring offset, null before the first fold
+            float muNorm,
+            float[] center,     // (blocks, d) block centres of the centred keys
+            float[] radius,     // (blocks) certified radius around the centre
+            float[] scale,      // (blocks, dPad) per-dimension code scales
+            int[] codes,        // (blocks, BLOCK/lanes groups, quads, lanes) packed int8 codes
+            float[] errBound,   // (blocks*BLOCK) per-slot ‖e‖ + rounding margin, multiplied by ‖q‖
+            int[] slotId,       // (blocks*BLOCK) caller id of each slot, -1 for padding
+            float[] slotKeys,   // (blocks*BLOCK, d) exact fp32 keys in slot order
+            float[] tail,       // (tailCount, d) keys not yet folded, ids size-tailCount ..
+            int tailCount) {}
+
+    private volatile Snapshot snap;
+    private final ThreadLocal<Scratch> scratch;
+
+    /** Per-thread query scratch (reused; never shared between threads). */
+    private static final class Scratch {
+        float[] qs;
+        final float[] sketch = new float[BLOCK];
+        float[] ub = new float[0];
+        int[] order = new int[0];
+        float[] tailScores = new float[512];
+
+        Scratch(int dPad) {
+            qs = new float[dPad];
+        }
+    }
+
+    public BlockIndex(int d) {
+        if (d < 1) throw new IllegalArgumentException("dimension must be >= 1, got " + d);
+        this.d = d;
+        this.quads = (d + 3) / 4;
+        this.dPad = 4 * quads;
+        this.lanes = Kernels.int8Lanes();
+        if (BLOCK % lanes != 0) throw new IllegalStateException("block " + BLOCK + " not a multiple of lanes " + lanes);
+        this.gamma = 4.0 * (d + 4) * UNIT_ROUNDOFF;
+        this.snap = new Snapshot(0, 0, null, 0f, new float[0], new float[0], new float[0], new int[0], new float[0],
+                new int[0], new float[0], new float[0], 0);
+        this.scratch = ThreadLocal.withInitial(() -> new Scratch(dPad));
+    }
+
+    @Override
+    public int dimension() {
+        return d;
+    }
+
+    @Override
+    public int size() {
+        return snap.size;
+    }
+
+    /** Keys held in blocks (the rest are in the exactly-scanned tail). */
+    public int foldedKeys() {
+        Snapshot s = snap;
+        return s.size - s.tailCount;
+    }
+
+    /** Bytes the index holds beyond one fp32 copy of the keys: codes, bounds, ids, block data, spare capacity. */
+    public long extraBytes() {
+        Snapshot s = snap;
+        long keyBytes = (long) s.size * d * Float.BYTES;
+        long total = 4L * (s.center.length + s.radius.length + s.scale.length + s.codes.length + s.errBound.length
+                + s.slotId.length + s.slotKeys.length + s.tail.length) + (s.mu == null ? 0 : 4L * d);
+        return total - keyBytes;
+    }
+
+    @Override
+    public synchronized void add(float[] keys, int count) {
+        HalfSpaceIndex.checkKeys(keys, count, d);
+        if (count == 0) return;
+        Snapshot s = snap;
+        if ((long) s.size + count > Integer.MAX_VALUE / 2) {
+            throw new IllegalArgumentException("index full: " + s.size + " + " + count + " keys");
+        }
+        float[] tail = s.tail;
+        int tailCount = s.tailCount;
+        long need = (long) (tailCount + count) * d;
+        if (need > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("too many keys in one add: " + count + " of dimension " + d);
+        }
+        if (need > tail.length) {
+            tail = Arrays.copyOf(tail, (int) Math.min(Integer.MAX_VALUE - 16,
+                    Math.max(need, Math.max(FOLD * (long) d, tail.length * 2L))));
+        }
+        System.arraycopy(keys, 0, tail, tailCount * d, count * d);
+        tailCount += count;
+        Snapshot next = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale, s.codes,
+                s.errBound, s.slotId, s.slotKeys, tail, tailCount);
+        if (tailCount >= FOLD) {
+            next = fold(next);
+        }
+        snap = next;
+    }
+
+    /** Partitions the whole tail into blocks and appends them; returns the new snapshot with an empty tail. */
+    private Snapshot fold(Snapshot s) {
+        int n = s.tailCount;
+        int firstId = s.size - n;
+        float[] mu = s.mu;
+        if (mu == null) {
+            double[] acc = new double[d];
+            for (int i = 0; i < n; i++) {
+                for (int t = 0; t < d; t++) acc[t] += s.tail[i * d + t];
+            }
+            mu = new float[d];
+            for (int t = 0; t < d; t++) mu[t] = (float) (acc[t] / n);
+        }
+        float muNorm = (float) (norm(mu, 0, d) * (1 + 1e-6));
+        // centred keys x = k − μ
+        float[] x = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < d; t++) x[i * d + t] = s.tail[i * d + t] - mu[t];
+        }
+        int[] perm = BlockPartitioner.partition(x, n, d, BLOCK);
+        int newBlocks = (n + BLOCK - 1) / BLOCK;
+        int blocks = s.blocks + newBlocks;
+        int slots = blocks * BLOCK;
+        float[] center = grow(s.center, (long) blocks * d);
+        float[] radius = grow(s.radius, blocks);
+        float[] scale = grow(s.scale, (long) blocks * dPad);
+        int[] codes = growInt(s.codes, (long) blocks * BLOCK * quads);
+        float[] errBound = grow(s.errBound, slots);
+        int[] slotId = growInt(s.slotId, slots);
+        float[] slotKeys = grow(s.slotKeys, (long) slots * d);
+        double[] c = new double[d];
+        double[] e = new double[d];
+        for (int nb = 0; nb < newBlocks; nb++) {
+            int b = s.blocks + nb;
+            int from = nb * BLOCK, to = Math.min(n, from + BLOCK);
+            // centre: mean of the block's centred keys
+            Arrays.fill(c, 0);
+            for (int i = from; i < to; i++) {
+                for (int t = 0; t < d; t++) c[t] += x[perm[i] * d + t];
+            }
+            for (int t = 0; t < d; t++) center[b * d + t] = (float) (c[t] / (to - from));
+            double cNorm = norm(center, b * d, d);
+            // per-dimension scale: largest |x − c| / 127
+            for (int t = 0; t < d; t++) {
+                double mx = 0;
+                for (int i = from; i < to; i++) mx = Math.max(mx, Math.abs(x[perm[i] * d + t] - center[b * d + t]));
+                scale[b * dPad + t] = (float) (mx / 127.0);
+            }
+            for (int t = d; t < dPad; t++) scale[b * dPad + t] = 0f;
+            double rMax = 0;
+            for (int slot = 0; slot < BLOCK; slot++) {
+                int gslot = b * BLOCK + slot;
+                int group = slot / lanes, lane = slot % lanes;
+                int codeBase = ((b * (BLOCK / lanes) + group) * quads) * lanes + lane;
+                if (from + slot >= to) { // padding slot: never reported
+                    slotId[gslot] = -1;
+                    errBound[gslot] = 0f;
+                    for (int p = 0; p < quads; p++) codes[codeBase + p * lanes] = 0;
+                    Arrays.fill(slotKeys, gslot * d, gslot * d + d, 0f);
+                    continue;
+                }
+                int local = perm[from + slot];
+                slotId[gslot] = firstId + local;
+                System.arraycopy(s.tail, local * d, slotKeys, gslot * d, d);
+                // codes and the exact residual e = k − μ − c − s⊙code, in double from the original key
+                double eNorm2 = 0, hatNorm2 = 0, rNorm2 = 0;
+                for (int p = 0; p < quads; p++) {
+                    int word = 0;
+                    for (int bt = 0; bt < 4; bt++) {
+                        int t = 4 * p + bt;
+                        int q8 = 0;
+                        if (t < d) {
+                            double r = (double) s.tail[local * d + t] - mu[t] - center[b * d + t];
+                            float sc = scale[b * dPad + t];
+                            q8 = sc == 0f ? 0 : (int) Math.max(-127, Math.min(127, Math.round(r / sc)));
+                            double hat = (double) sc * q8;
+                            e[t] = r - hat;
+                            eNorm2 += e[t] * e[t];
+                            hatNorm2 += hat * hat;
+                            rNorm2 += r * r;
+                        }
+                        word |= (q8 & 0xff) << (8 * bt);
+                    }
+                    codes[codeBase + p * lanes] = word;
+                }
+                rMax = Math.max(rMax, Math.sqrt(rNorm2));
+                // rounding of the fp32 evaluation (<q,c>, <q⊙s,code>, <q,μ>, sums) is covered by gamma
+                errBound[gslot] = (float) ((Math.sqrt(eNorm2) + gamma * (cNorm + Math.sqrt(hatNorm2) + muNorm))
+                        * (1 + 1e-6));
+            }
+            radius[b] = (float) ((rMax + gamma * (cNorm + rMax + muNorm)) * (1 + 1e-6));
+        }
+        return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codes, errBound, slotId, slotKeys,
+                new float[FOLD * d], 0);
+    }
+
+    @Override
+    public void search(float[] q, int qOff, HitCollector collector, SearchWork work) {
+        Snapshot s = snap;
+        Scratch sc = scratch.get();
+        int firstTailId = s.size - s.tailCount;
+        long scored = 0, sketchRead = 0, skipped = 0, bytes = 0;
+        // 1. the tail, scanned exactly (first, so a top-R collector's bar rises before the blocks)
+        for (int start = 0; start < s.tailCount; start += sc.tailScores.length) {
+            int count = Math.min(sc.tailScores.length, s.tailCount - start);
+            Kernels.dotMany(q, qOff, s.tail, start * d, count, d, sc.tailScores, 0);
+            for (int j = 0; j < count; j++) {
+                if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
+                    collector.collect(firstTailId + start + j, sc.tailScores[j]);
+                }
+            }
+        }
+        scored += s.tailCount;
+        bytes += (long) s.tailCount * d * Float.BYTES;
+        if (s.blocks > 0) {
+            // 2. the blocks: block bound, then the sketch bound per key, then the exact fp32 score
+            float qNorm = (float) (norm(q, qOff, d) * (1 + 1e-6));
+            float qMu = Kernels.dot(q, qOff, s.mu, 0, d);
+            float slackMu = (float) (gamma * qNorm * s.muNorm);
+            boolean bestFirst = collector.wantsBestFirst();
+            if (bestFirst) {
+                if (sc.ub.length < s.blocks) {
+                    sc.ub = new float[s.blocks];
+                    sc.order = new int[s.blocks];
+                }
+                Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, sc.ub, 0);
+                long[] keyed = new long[s.blocks];
+                for (int b = 0; b < s.blocks; b++) {
+                    float ub = sc.ub[b] + qNorm * s.radius[b];
+                    // sort descending by bound: flip the float's order-preserving int bits
+                    int bits = Float.floatToIntBits(ub);
+                    int ord = bits < 0 ? ~bits : bits | 0x80000000;
+                    keyed[b] = ((long) ~ord << 32) | b;
+                }
+                Arrays.sort(keyed);
+                for (int i = 0; i < s.blocks; i++) sc.order[i] = (int) keyed[i];
+            }
+            for (int i = 0; i < s.blocks; i++) {
+                int b = bestFirst ? sc.order[i] : i;
+                float tc = collector.minCompetitiveScore() - qMu - slackMu;
+                float base = bestFirst ? sc.ub[b] : Kernels.dot(q, qOff, s.center, b * d, d);
+                bytes += (long) (d + 1) * Float.BYTES;
+                if (base + qNorm * s.radius[b] < tc) {
+                    if (bestFirst) {
+                        skipped += s.blocks - i; // bounds descend: every later block is out too
+                        break;
+                    }
+                    skipped++;
+                    continue;
+                }
+                for (int t = 0; t < d; t++) sc.qs[t] = q[qOff + t] * s.scale[b * dPad + t];
+                Kernels.int8Scores(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
+                sketchRead += BLOCK;
+                bytes += (long) BLOCK * (dPad + 2 * Integer.BYTES) + (long) dPad * Float.BYTES;
+                for (int j = 0; j < BLOCK; j++) {
+                    int slot = b * BLOCK + j;
+                    if (base + sc.sketch[j] + qNorm * s.errBound[slot] < tc) continue;
+                    int id = s.slotId[slot];
+                    if (id < 0) continue;
+                    float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                    scored++;
+                    bytes += (long) d * Float.BYTES;
+                    if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+                }
+            }
+        }
+        if (work != null) {
+            work.keysSeen += s.size;
+            work.blocksTotal += s.blocks;
+            work.blocksSkipped += skipped;
+            work.sketchEntriesRead += sketchRead;
+            work.keysScored += scored;
+            work.bytesRead += bytes;
+        }
+    }
+
+    private static double norm(float[] x, int off, int len) {
+        double s = 0;
+        for (int i = 0; i < len; i++) s += (double) x[off + i] * x[off + i];
+        return Math.sqrt(s);
+    }
+
+    private static float[] grow(float[] a, long need) {
+        if (need <= a.length) return a;
+        if (need > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("index too large: " + need + " floats");
+        return Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 16, Math.max(need, a.length + (a.length >> 1))));
+    }
+
+    private static int[] growInt(int[] a, long need) {
+        if (need <= a.length) return a;
+        if (need > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("index too large: " + need + " ints");
+        return Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 16, Math.max(need, a.length + (a.length >> 1))));
+    }
+}

@@ -1,0 +1,125 @@
+package org.hsr.index;
+
+import java.util.Arrays;
+
+/**
+ * A half-space reporting index over keys of dimension {@link #dimension()} (SPEC §2), modelled on FAISS's
+ * {@code Index}: given a query q and a raw dot-product threshold t it reports exactly the keys with
+ * {@code <q,k> >= t} (inclusive; no score scale: attention's {@code 1/sqrt(d)} is applied by the caller), and it
+ * accepts new keys at any time. Keys are row-major, key i at {@code keys[i*d .. i*d + d)}; ids are assigned in order
+ * of addition from 0.
+ *
+ * <p><b>Thread safety.</b> Concurrent queries are safe. One writer may {@link #add} while readers query; each query
+ * sees a consistent prefix of the keys (all keys added before some point, none after). Two concurrent writers are not
+ * supported.
+ */
+public interface HalfSpaceIndex {
+
+    /** The key dimension d. */
+    int dimension();
+
+    /** The number of keys added so far. */
+    int size();
+
+    /**
+     * Adds {@code count} keys taken from {@code keys[0 .. count*d)}, with ids {@code size() .. size()+count-1}.
+     *
+     * @throws IllegalArgumentException if a key holds NaN or ±Inf, or the array is too short; nothing is added then
+     */
+    void add(float[] keys, int count);
+
+    /**
+     * The walk: visits the keys of the current snapshot, pruning by certified upper bounds against
+     * {@code collector.minCompetitiveScore()}, and passes to the collector every key whose exact fp32 {@code <q,k>}
+     * is at or above it. {@code q} is read from {@code q[qOff .. qOff+d)}; {@code work} may be null.
+     */
+    void search(float[] q, int qOff, HitCollector collector, SearchWork work);
+
+    /** Reports the ids of keys with {@code <q,k> >= t}, ascending. */
+    default int[] report(float[] q, float t, SearchWork work) {
+        checkQuery(q, 0);
+        ThresholdCollector c = new ThresholdCollector(t);
+        search(q, 0, c, work);
+        c.sortById();
+        return Arrays.copyOf(c.ids(), c.size());
+    }
+
+    /**
+     * Batch half-space report: query i is {@code queries[i*d ..]} with threshold {@code thresholds[i]} (or
+     * {@code thresholds[0]} for all when it has length 1). Ids ascend within each query.
+     */
+    default RangeSearchResult rangeSearch(float[] queries, int m, float[] thresholds, SearchWork work) {
+        int d = dimension();
+        if (queries.length < (long) m * d) {
+            throw new IllegalArgumentException("queries hold " + queries.length + " floats, need " + m + " x " + d);
+        }
+        if (thresholds.length != 1 && thresholds.length != m) {
+            throw new IllegalArgumentException("thresholds length " + thresholds.length + " != queries " + m);
+        }
+        long[] lims = new long[m + 1];
+        int[][] ids = new int[m][];
+        float[][] scores = new float[m][];
+        ThresholdCollector c = new ThresholdCollector(0f);
+        for (int i = 0; i < m; i++) {
+            checkQuery(queries, i * d);
+            c.reset(thresholds[thresholds.length == 1 ? 0 : i]);
+            search(queries, i * d, c, work);
+            c.sortById();
+            ids[i] = Arrays.copyOf(c.ids(), c.size());
+            scores[i] = Arrays.copyOf(c.scores(), c.size());
+            lims[i + 1] = lims[i] + c.size();
+        }
+        long[] allIds = new long[Math.toIntExact(lims[m])];
+        float[] allScores = new float[allIds.length];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < ids[i].length; j++) {
+                allIds[(int) lims[i] + j] = ids[i][j];
+            }
+            System.arraycopy(scores[i], 0, allScores, (int) lims[i], scores[i].length);
+        }
+        return new RangeSearchResult(lims, allIds, allScores);
+    }
+
+    /** The R keys with the largest {@code <q,k>}, best first, ties to the smaller id. */
+    default int[] top(float[] q, int r, SearchWork work) {
+        checkQuery(q, 0);
+        TopCollector c = new TopCollector(r);
+        search(q, 0, c, work);
+        return c.sortedIds();
+    }
+
+    /** {@code max_k <q,k>}, or {@code -Infinity} for an empty index. */
+    default float maxInnerProduct(float[] q, SearchWork work) {
+        checkQuery(q, 0);
+        TopCollector c = new TopCollector(1);
+        search(q, 0, c, work);
+        return c.best();
+    }
+
+    /** Checks that a query of this index's dimension fits and is finite. */
+    default void checkQuery(float[] q, int qOff) {
+        int d = dimension();
+        if (q.length - qOff < d) {
+            throw new IllegalArgumentException("query dimension " + (q.length - qOff) + " != index dimension " + d);
+        }
+        for (int i = 0; i < d; i++) {
+            if (!Float.isFinite(q[qOff + i])) {
+                throw new IllegalArgumentException("query holds a non-finite value (" + q[qOff + i] + ")");
+            }
+        }
+    }
+
+    /** Checks keys before an add: enough floats, all finite; throws before anything is added. */
+    static void checkKeys(float[] keys, int count, int d) {
+        if (count < 0) throw new IllegalArgumentException("key count must be >= 0, got " + count);
+        if (keys.length < (long) count * d) {
+            throw new IllegalArgumentException("keys hold " + keys.length + " floats, need " + count + " x " + d);
+        }
+        for (int i = 0; i < count * d; i++) {
+            if (!Float.isFinite(keys[i])) {
+                throw new IllegalArgumentException("key " + (i / d) + " holds a non-finite value (" + keys[i]
+                        + ") at dimension " + (i % d) + "; nothing was added");
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package org.hsr.index;
+
+/**
+ * Receives the keys an index walk finds (Lucene's {@code KnnCollector}, FAISS's result handlers): the traversal is
+ * separate from what is collected. The walk prunes every key and block whose upper bound on {@code <q,k>} is below
+ * {@link #minCompetitiveScore()}, and calls {@link #collect} for keys whose exact fp32 dot product is at or above it.
+ * Collectors are used by one query at a time and are not thread-safe.
+ */
+public interface HitCollector {
+
+    /**
+     * Keys with {@code <q,k>} below this raw dot product are not wanted. A half-space collector returns its fixed
+     * threshold t; a top-R collector returns its current R-th best (or {@code -Infinity} until it holds R keys).
+     */
+    float minCompetitiveScore();
+
+    /** A key whose exact fp32 {@code <q,k>} is {@code >= minCompetitiveScore()} at the time of the call. */
+    void collect(int id, float score);
+
+    /** Whether the walk should visit the most promising blocks first (top-R benefits; half-space does not care). */
+    default boolean wantsBestFirst() {
+        return false;
+    }
+}

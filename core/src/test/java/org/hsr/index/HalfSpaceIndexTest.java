@@ -1,0 +1,244 @@
+package org.hsr.index;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntFunction;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Both indexes against the brute-force float64 oracle (SPEC §2's tolerance band and nothing else). */
+class HalfSpaceIndexTest {
+
+    static final List<IntFunction<HalfSpaceIndex>> FACTORIES = List.of(FlatIndex::new, BlockIndex::new);
+
+    static Stream<Arguments> grid() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        int[] dims = {1, 2, 3, 8, 63, 64, 128, 256};
+        int[] sizes = {0, 1, 5, 100, 4095, 4096, 9000};
+        int i = 0;
+        for (int d : dims) {
+            for (int n : sizes) {
+                for (Datasets ds : Datasets.values()) {
+                    if ((i++ % 3) != 0 && n > 100) continue; // a third of the large combinations keeps the suite fast
+                    b.add(Arguments.of(ds, n, d));
+                }
+            }
+        }
+        return b.build();
+    }
+
+    @ParameterizedTest(name = "{0} n={1} d={2}")
+    @MethodSource("grid")
+    void exactAgainstOracleAtEveryThresholdKind(Datasets ds, int n, int d) {
+        SplittableRandom r = new SplittableRandom(n * 1000L + d * 10L + ds.ordinal());
+        float[] keys = ds.keys(r, n, d);
+        for (IntFunction<HalfSpaceIndex> f : FACTORIES) {
+            HalfSpaceIndex index = f.apply(d);
+            index.add(keys, n);
+            assertEquals(n, index.size());
+            for (int qi = 0; qi < 3; qi++) {
+                float[] q = ds.query(r, keys, n, d);
+                double[] sorted = Oracle.sortedScores(q, 0, keys, n, d);
+                double[] thresholds = n == 0 ? new double[] {0, 1}
+                        : new double[] {sorted[n - 1] + 1 + Math.abs(sorted[n - 1]), // nothing
+                                sorted[Math.max(0, n - 1 - n / 100)], // about 1%
+                                sorted[n / 2], // about half
+                                sorted[0] - 1 - Math.abs(sorted[0])}; // everything
+                for (double t : thresholds) {
+                    SearchWork work = new SearchWork();
+                    int[] got = index.report(q, (float) t, work);
+                    Oracle.assertExact(q, 0, keys, n, d, (float) t, got,
+                            index.getClass().getSimpleName() + " " + ds + " n=" + n + " d=" + d + " t=" + t);
+                    assertEquals(n, work.keysSeen);
+                }
+            }
+        }
+    }
+
+    @Test
+    void largeGaussianAndClusteredAtTwoHundredThousand() {
+        int n = 200_000, d = 64;
+        for (Datasets ds : new Datasets[] {Datasets.GAUSSIAN, Datasets.CLUSTERED}) {
+            SplittableRandom r = new SplittableRandom(ds.ordinal());
+            float[] keys = ds.keys(r, n, d);
+            BlockIndex index = new BlockIndex(d);
+            index.add(keys, n);
+            SearchWork work = new SearchWork();
+            for (int qi = 0; qi < 4; qi++) {
+                float[] q = ds.query(r, keys, n, d);
+                double[] sorted = Oracle.sortedScores(q, 0, keys, n, d);
+                double t = sorted[n - 1 - n / 100];
+                int[] got = index.report(q, (float) t, work);
+                Oracle.assertExact(q, 0, keys, n, d, (float) t, got, ds + " n=" + n);
+            }
+            // JVector's "visited" check: a scan cannot pass
+            double frac = work.keysScoredFraction();
+            Oracle.assertFraction(frac, ds == Datasets.CLUSTERED ? 0.05 : 0.10, ds + " fraction of keys scored exactly");
+            if (ds == Datasets.CLUSTERED) {
+                assertTrue(work.blocksSkipped > work.blocksTotal / 2, "clustered blocks skipped: " + work);
+            }
+        }
+    }
+
+    @Test
+    void tiesExactlyAtTheThresholdAreReported() {
+        // small integers: every float product and sum is exact, so <q,k> == t holds exactly
+        int n = 5000, d = 16;
+        SplittableRandom r = new SplittableRandom(3);
+        float[] keys = new float[n * d];
+        for (int i = 0; i < keys.length; i++) keys[i] = r.nextInt(-3, 4);
+        float[] q = new float[d];
+        for (int t = 0; t < d; t++) q[t] = r.nextInt(-2, 3);
+        for (IntFunction<HalfSpaceIndex> f : FACTORIES) {
+            HalfSpaceIndex index = f.apply(d);
+            index.add(keys, n);
+            for (int t = -10; t <= 10; t += 5) {
+                int[] got = index.report(q, t, null);
+                List<Integer> expected = new ArrayList<>();
+                for (int j = 0; j < n; j++) if (Oracle.dot(q, 0, keys, j, d) >= t) expected.add(j);
+                assertArrayEquals(expected.stream().mapToInt(Integer::intValue).toArray(), got,
+                        index.getClass().getSimpleName() + " t=" + t);
+            }
+        }
+    }
+
+    @Test
+    void appendsInterleavedWithQueries() {
+        int d = 32;
+        SplittableRandom r = new SplittableRandom(11);
+        float[] all = Datasets.OFFSET.keys(r, 12_000, d);
+        HalfSpaceIndex block = new BlockIndex(d);
+        int added = 0;
+        while (added < 12_000) {
+            int count = Math.min(12_000 - added, r.nextInt(1, 700));
+            block.add(java.util.Arrays.copyOfRange(all, added * d, (added + count) * d), count);
+            added += count;
+            float[] q = Datasets.OFFSET.query(r, all, added, d);
+            double[] sorted = Oracle.sortedScores(q, 0, all, added, d);
+            double t = sorted[added - 1 - added / 50];
+            Oracle.assertExact(q, 0, all, added, d, (float) t, block.report(q, (float) t, null), "after " + added);
+            int top = Math.min(7, added);
+            int[] best = block.top(q, top, null);
+            assertEquals(top, best.length);
+            assertEquals((float) sorted[added - 1], block.maxInnerProduct(q, null), 1e-4 * Math.abs(sorted[added - 1]) + 1e-4);
+        }
+        assertTrue(((BlockIndex) block).foldedKeys() >= 8192, "appends were folded into blocks");
+    }
+
+    @Test
+    void topRIsExactlyTheRLargestWithTiesToSmallerIds() {
+        int n = 3000, d = 8;
+        SplittableRandom r = new SplittableRandom(5);
+        float[] keys = new float[n * d];
+        for (int i = 0; i < keys.length; i++) keys[i] = r.nextInt(-2, 3); // many exact ties
+        float[] q = {1, 1, 1, 1, 1, 1, 1, 1};
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> {
+            int c = Double.compare(Oracle.dot(q, 0, keys, b, d), Oracle.dot(q, 0, keys, a, d));
+            return c != 0 ? c : Integer.compare(a, b);
+        });
+        for (IntFunction<HalfSpaceIndex> f : FACTORIES) {
+            HalfSpaceIndex index = f.apply(d);
+            index.add(keys, n);
+            for (int rr : new int[] {1, 10, 100, 2999, 3000}) {
+                int[] expected = new int[rr];
+                for (int i = 0; i < rr; i++) expected[i] = order[i];
+                assertArrayEquals(expected, index.top(q, rr, null), index.getClass().getSimpleName() + " R=" + rr);
+            }
+        }
+    }
+
+    @Test
+    void rangeSearchBatchIsCsrOfSingleReports() {
+        int n = 6000, d = 24, m = 9;
+        SplittableRandom r = new SplittableRandom(9);
+        float[] keys = Datasets.CLUSTERED.keys(r, n, d);
+        float[] queries = new float[m * d];
+        float[] thresholds = new float[m];
+        for (int i = 0; i < m; i++) {
+            System.arraycopy(Datasets.CLUSTERED.query(r, keys, n, d), 0, queries, i * d, d);
+            thresholds[i] = (float) Oracle.sortedScores(queries, i * d, keys, n, d)[n - 1 - i * 100];
+        }
+        BlockIndex index = new BlockIndex(d);
+        index.add(keys, n);
+        RangeSearchResult res = index.rangeSearch(queries, m, thresholds, null);
+        assertEquals(m, res.queries());
+        for (int i = 0; i < m; i++) {
+            int from = (int) res.lims()[i], to = (int) res.lims()[i + 1];
+            int[] ids = new int[to - from];
+            for (int j = from; j < to; j++) {
+                ids[j - from] = (int) res.ids()[j];
+                assertEquals(Oracle.dot(queries, i * d, keys, ids[j - from], d), res.scores()[j], 1e-3);
+            }
+            Oracle.assertExact(queries, i * d, keys, n, d, thresholds[i], ids, "batch query " + i);
+        }
+    }
+
+    @Test
+    void nonFiniteKeysAreRefusedAndNothingIsAdded() {
+        for (IntFunction<HalfSpaceIndex> f : FACTORIES) {
+            HalfSpaceIndex index = f.apply(4);
+            index.add(new float[] {1, 2, 3, 4}, 1);
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                float[] keys = {1, 1, 1, 1, 2, 2, bad, 2};
+                var e = assertThrows(IllegalArgumentException.class, () -> index.add(keys, 2));
+                assertTrue(e.getMessage().contains("non-finite") && e.getMessage().contains("nothing was added"),
+                        e.getMessage());
+                assertEquals(1, index.size());
+                assertArrayEquals(new int[] {0}, index.report(new float[] {1, 1, 1, 1}, -100, null));
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> index.report(new float[3], 0, null));
+            assertTrue(e.getMessage().contains("3") && e.getMessage().contains("4"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> index.add(new float[7], 2));
+        }
+    }
+
+    @Test
+    void concurrentReadersSeeAConsistentPrefixWhileOneWriterAppends() throws Exception {
+        int d = 16, total = 30_000;
+        SplittableRandom r = new SplittableRandom(21);
+        float[] all = Datasets.GAUSSIAN.keys(r, total, d);
+        BlockIndex index = new BlockIndex(d);
+        float[] q = Datasets.GAUSSIAN.query(r, all, total, d);
+        float t = 2.0f;
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] readers = new Thread[2];
+        int[] checks = new int[readers.length];
+        for (int i = 0; i < readers.length; i++) {
+            int id = i;
+            readers[i] = new Thread(() -> {
+                try {
+                    while (index.size() < total) {
+                        SearchWork w = new SearchWork();
+                        int[] got = index.report(q, t, w);
+                        int prefix = (int) w.keysSeen; // the snapshot this query saw
+                        Oracle.assertExact(q, 0, all, prefix, d, t, got, "reader at prefix " + prefix);
+                        checks[id]++;
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
+            readers[i].start();
+        }
+        for (int added = 0; added < total; ) {
+            int count = Math.min(total - added, 1 + r.nextInt(300));
+            index.add(java.util.Arrays.copyOfRange(all, added * d, (added + count) * d), count);
+            added += count;
+        }
+        for (Thread th : readers) th.join();
+        if (failure.get() != null) throw new AssertionError(failure.get());
+        assertTrue(checks[0] + checks[1] > 0, "readers ran");
+    }
+}
