@@ -243,6 +243,8 @@ public final class BlockIndex implements HalfSpaceIndex {
             for (int j = 0; j < count; j++) {
                 if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
                     collector.collect(firstTailId + start + j, sc.tailScores[j]);
+                } else if (collector.wantsPruned()) {
+                    collector.pruned(sc.tailScores[j], 1);
                 }
             }
         }
@@ -254,6 +256,8 @@ public final class BlockIndex implements HalfSpaceIndex {
             float qMu = Kernels.dot(q, qOff, s.mu, 0, d);
             float slackMu = (float) (gamma * qNorm * s.muNorm);
             boolean bestFirst = collector.wantsBestFirst();
+            boolean reportPruned = collector.wantsPruned();
+            float shift = qMu + slackMu; // raw bound = centred bound + shift
             if (bestFirst) {
                 if (sc.ub.length < s.blocks) {
                     sc.ub = new float[s.blocks];
@@ -279,9 +283,16 @@ public final class BlockIndex implements HalfSpaceIndex {
                 if (base + qNorm * s.radius[b] < tc) {
                     if (bestFirst) {
                         skipped += s.blocks - i; // bounds descend: every later block is out too
+                        if (reportPruned) {
+                            for (int rest = i; rest < s.blocks; rest++) {
+                                int rb = sc.order[rest];
+                                collector.pruned(sc.ub[rb] + qNorm * s.radius[rb] + shift, blockKeys(s, rb));
+                            }
+                        }
                         break;
                     }
                     skipped++;
+                    if (reportPruned) collector.pruned(base + qNorm * s.radius[b] + shift, blockKeys(s, b));
                     continue;
                 }
                 for (int t = 0; t < d; t++) sc.qs[t] = q[qOff + t] * s.scale[b * dPad + t];
@@ -290,13 +301,18 @@ public final class BlockIndex implements HalfSpaceIndex {
                 bytes += (long) BLOCK * (dPad + 2 * Integer.BYTES) + (long) dPad * Float.BYTES;
                 for (int j = 0; j < BLOCK; j++) {
                     int slot = b * BLOCK + j;
-                    if (base + sc.sketch[j] + qNorm * s.errBound[slot] < tc) continue;
                     int id = s.slotId[slot];
+                    float sketchBound = base + sc.sketch[j] + qNorm * s.errBound[slot];
+                    if (sketchBound < tc) {
+                        if (reportPruned && id >= 0) collector.pruned(sketchBound + shift, 1);
+                        continue;
+                    }
                     if (id < 0) continue;
                     float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
                     scored++;
                     bytes += (long) d * Float.BYTES;
                     if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+                    else if (reportPruned) collector.pruned(exact, 1);
                 }
             }
         }
@@ -308,6 +324,13 @@ public final class BlockIndex implements HalfSpaceIndex {
             work.keysScored += scored;
             work.bytesRead += bytes;
         }
+    }
+
+    /** Real (non-padding) keys in block b: all but possibly the last block of a fold are full. */
+    private static int blockKeys(Snapshot s, int b) {
+        int n = 0;
+        for (int j = 0; j < BLOCK; j++) if (s.slotId[b * BLOCK + j] >= 0) n++;
+        return n;
     }
 
     private static double norm(float[] x, int off, int len) {

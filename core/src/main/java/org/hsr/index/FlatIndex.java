@@ -57,6 +57,7 @@ public final class FlatIndex implements HalfSpaceIndex {
             Kernels.dotMany(q, qOff, s.keys, start * d, count, d, scores, 0);
             for (int j = 0; j < count; j++) {
                 if (scores[j] >= collector.minCompetitiveScore()) collector.collect(start + j, scores[j]);
+                else if (collector.wantsPruned()) collector.pruned(scores[j], 1);
             }
         }
         if (work != null) {

@@ -21,4 +21,18 @@ public interface HitCollector {
     default boolean wantsBestFirst() {
         return false;
     }
+
+    /**
+     * Whether the walk should report, through {@link #pruned}, the upper bounds of the keys it did not collect (the
+     * certified softmax policy sums them; others do not need the cost).
+     */
+    default boolean wantsPruned() {
+        return false;
+    }
+
+    /**
+     * {@code count} keys that were not collected, each with {@code <q,k> <= upperBound} (a certified bound, or the
+     * exact score of a key that was scored and fell below the bar). Called only when {@link #wantsPruned()}.
+     */
+    default void pruned(float upperBound, int count) {}
 }

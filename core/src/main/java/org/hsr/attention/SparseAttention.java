@@ -1,0 +1,255 @@
+package org.hsr.attention;
+
+import java.util.Arrays;
+import org.hsr.index.HalfSpaceIndex;
+import org.hsr.index.SearchWork;
+import org.hsr.index.ThresholdCollector;
+import org.hsr.index.TopCollector;
+import org.hsr.simd.Kernels;
+
+/**
+ * Attention for one query row computed through a half-space index (the paper's pipelines, SPEC §3–4).
+ *
+ * <p>The row sees {@code visible} keys: ids {@code [0, indexed)} are in the index, ids {@code [indexed, visible)}
+ * (the causal diagonal block of a prefill) are scored directly. Keys and values are also held in caller order,
+ * key j at {@code k[kOff + j*d]} and value j at {@code v[vOff + j*dv]}, for the value sum and for dense fallbacks.
+ * <ul>
+ *   <li>ReLU^α: the index reports {@code <q,k> >= b/c}; only those keys get weight {@code (s − b)^α}. Exact.</li>
+ *   <li>Softmax with a {@link Selection}: {@code threshold:T} reports {@code s >= T}; {@code top:R} walks with a
+ *       top-R collector; {@code epsilon:E} walks best-first with a bar that follows the row maximum, then keeps the
+ *       smallest prefix of the candidates whose certified dropped mass (from the index's bounds on every skipped
+ *       key) is at most E. A row is computed densely (a fallback row) when no key passes a threshold or when the
+ *       certified set holds more than half the keys.</li>
+ * </ul>
+ * Instances keep scratch buffers and are not thread-safe: use one per thread.
+ */
+public final class SparseAttention {
+
+    /** Above this kept fraction a certified softmax row is cheaper dense. */
+    static final double DENSE_FALLBACK_FRACTION = 0.5;
+
+    private final ThresholdCollector threshold = new ThresholdCollector(0f);
+    private final EpsilonCollector epsilon = new EpsilonCollector();
+    private final DenseAttention dense = new DenseAttention();
+    private final SearchWork work = new SearchWork();
+    /** Ids kept by the last row (for tests); {@code lastKeptCount == -1} means every visible key (dense). */
+    int[] lastKeptIds = new int[64];
+    int lastKeptCount;
+    private double[] exact = new double[64];
+
+    /** Where a row's keys and values live (caller order), and how many of them the index holds. */
+    public record Keys(HalfSpaceIndex index, float[] k, int kOff, float[] v, int vOff, int indexed, int d, int dv,
+                       float maxKeyNorm) {}
+
+    /**
+     * One row: writes {@code dv} outputs at {@code outOff}. {@code selection} is ignored for ReLU.
+     */
+    public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
+                          float[] out, int outOff, AttentionStats stats) {
+        assert visible >= keys.indexed();
+        float c = cfg.scaleFor(keys.d());
+        Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
+        work.keysScored = 0;
+        if (cfg.kind() == AttentionConfig.Kind.RELU) {
+            relu(keys, visible, q, qOff, cfg, c, out, outOff, stats);
+        } else {
+            switch (selection) {
+                case Selection.Dense ignored -> fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, false);
+                case Selection.Threshold t -> softmaxThreshold(keys, visible, q, qOff, cfg, c, t.t(), out, outOff, stats);
+                case Selection.Top t -> softmaxTop(keys, visible, q, qOff, cfg, c, t.r(), out, outOff, stats);
+                case Selection.Epsilon e -> softmaxEpsilon(keys, visible, q, qOff, cfg, c, e.e(), out, outOff, stats);
+            }
+        }
+    }
+
+    private void relu(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
+                      int outOff, AttentionStats stats) {
+        // weights are non-zero exactly when <q,k> > b/c: report the half-space <q,k> >= b/c
+        threshold.reset(cfg.bias() / c);
+        keys.index().search(q, qOff, threshold, work);
+        gatherDirect(keys, visible, q, qOff, threshold);
+        double sum = 0;
+        long kept = 0;
+        lastKeptCount = 0;
+        for (int i = 0; i < threshold.size(); i++) {
+            // the weight comes from the float64 dot product of the reported key: s − b cancels near the boundary,
+            // where an fp32 score's rounding would be a large part of it (the dense fp32 baseline has that error)
+            float r = (float) (c * dot64(q, qOff, keys.k(), keys.kOff() + threshold.ids()[i] * keys.d(), keys.d())
+                    - cfg.bias());
+            if (r <= 0f) continue;
+            remember(threshold.ids()[i]);
+            float wt = r;
+            for (int a = 1; a < cfg.alpha(); a++) wt *= r;
+            Kernels.axpy(wt, keys.v(), keys.vOff() + threshold.ids()[i] * keys.dv(), out, outOff, keys.dv());
+            sum += wt;
+            kept++;
+        }
+        if (sum > 0) Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+        count(stats, visible, kept, sum == 0, false);
+    }
+
+    private void softmaxThreshold(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float t,
+                                  float[] out, int outOff, AttentionStats stats) {
+        threshold.reset(t / c);
+        keys.index().search(q, qOff, threshold, work);
+        gatherDirect(keys, visible, q, qOff, threshold);
+        if (threshold.size() == 0) {
+            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
+            return;
+        }
+        softmaxOver(keys, q, qOff, threshold.ids(), threshold.scores(), threshold.size(), c, out, outOff);
+        count(stats, visible, threshold.size(), false, false);
+    }
+
+    private void softmaxTop(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, int r,
+                            float[] out, int outOff, AttentionStats stats) {
+        if (r >= visible) {
+            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, false);
+            return;
+        }
+        TopCollector top = new TopCollector(r);
+        keys.index().search(q, qOff, top, work);
+        for (int j = keys.indexed(); j < visible; j++) {
+            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            work.keysScored++;
+            if (s >= top.minCompetitiveScore()) top.collect(j, s);
+        }
+        softmaxOver(keys, q, qOff, top.ids(), top.scores(), top.size(), c, out, outOff);
+        count(stats, visible, top.size(), false, false);
+    }
+
+    private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, double e,
+                                float[] out, int outOff, AttentionStats stats) {
+        EpsilonCollector col = epsilon;
+        col.reset(c, visible, e);
+        // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
+        for (int j = keys.indexed(); j < visible; j++) {
+            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            work.keysScored++;
+            col.collect(j, s);
+        }
+        keys.index().search(q, qOff, col, work);
+        int n = col.size;
+        // candidates by descending score
+        long[] packed = new long[n];
+        for (int i = 0; i < n; i++) {
+            int bits = Float.floatToIntBits(col.scores[i]);
+            int ord = bits < 0 ? ~bits : bits | 0x80000000;
+            packed[i] = ((long) ~ord << 32) | i;
+        }
+        Arrays.sort(packed);
+        // rounding slack on every fp32 score: the bound must hold for the float64 scores too
+        double delta = 4.0 * (keys.d() + 4) * 0x1p-24 * c * norm(q, qOff, keys.d()) * keys.maxKeyNorm() + 1e-7;
+        double best = col.best();
+        double dropped = col.prunedSum() * Math.exp(delta); // Σ exp(c·(ub − best)) over skipped keys, inflated
+        double[] tail = new double[n + 1]; // tail[i] = Σ_{rank >= i} exp(c·(s − best) + δ)
+        for (int i = n - 1; i >= 0; i--) {
+            tail[i] = tail[i + 1] + Math.exp(c * (col.scores[(int) packed[i]] - best) + delta);
+        }
+        double keptSum = 0;
+        int keep = 0;
+        double bound = 1;
+        while (keep < n) {
+            keptSum += Math.exp(c * (col.scores[(int) packed[keep]] - best) - delta);
+            keep++;
+            double d = dropped + tail[keep];
+            bound = d / (d + keptSum);
+            if (bound <= e) break;
+        }
+        if (bound > e || keep > DENSE_FALLBACK_FRACTION * visible) {
+            // cannot certify with the candidates (only possible through rounding), or dense is cheaper
+            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
+            return;
+        }
+        int[] ids = new int[keep];
+        float[] sc = new float[keep];
+        for (int i = 0; i < keep; i++) {
+            ids[i] = col.ids[(int) packed[i]];
+            sc[i] = col.scores[(int) packed[i]];
+        }
+        softmaxOver(keys, q, qOff, ids, sc, keep, c, out, outOff);
+        count(stats, visible, keep, false, false);
+        if (stats != null) stats.droppedMassBoundMax = Math.max(stats.droppedMassBoundMax, bound);
+        lastBound = bound;
+    }
+
+    /** The certified dropped-mass bound of the last {@code epsilon} row (0 for a dense fallback). */
+    double lastBound;
+
+    /**
+     * Softmax over the kept keys: {@code Σ exp(s − max)·v / Σ exp(s − max)}, with each kept key's score recomputed in
+     * float64 (kept sets are small; an fp32 score of a large-norm key is off by up to ~1e-6·|q||k|, which exp turns
+     * into a relative weight error of the same size).
+     */
+    private void softmaxOver(Keys keys, float[] q, int qOff, int[] ids, float[] scores, int count, float c, float[] out, int outOff) {
+        lastKeptCount = 0;
+        for (int i = 0; i < count; i++) remember(ids[i]);
+        if (exact.length < count) exact = new double[Math.max(count, exact.length * 2)];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < count; i++) {
+            exact[i] = c * dot64(q, qOff, keys.k(), keys.kOff() + ids[i] * keys.d(), keys.d());
+            max = Math.max(max, exact[i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < count; i++) {
+            float p = (float) Math.exp(exact[i] - max);
+            Kernels.axpy(p, keys.v(), keys.vOff() + ids[i] * keys.dv(), out, outOff, keys.dv());
+            sum += p;
+        }
+        Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+    }
+
+    /** Scores the keys outside the index ({@code [indexed, visible)}) directly and offers them to the collector. */
+    private void gatherDirect(Keys keys, int visible, float[] q, int qOff, ThresholdCollector col) {
+        for (int j = keys.indexed(); j < visible; j++) {
+            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            work.keysScored++;
+            if (s >= col.minCompetitiveScore()) col.collect(j, s);
+        }
+    }
+
+    private void fallback(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
+                          int outOff, AttentionStats stats, boolean countFallback) {
+        long scoredBefore = work.keysScored;
+        lastBound = 0;
+        lastKeptCount = -1;
+        AttentionStats local = new AttentionStats();
+        dense.attendRow(q, qOff, keys.k(), keys.kOff(), keys.v(), keys.vOff(), visible, keys.d(), keys.dv(), cfg, c,
+                out, outOff, local);
+        if (stats != null) {
+            stats.rows++;
+            stats.visibleKeys += visible;
+            stats.keptKeys += local.keptKeys;
+            stats.scoredKeys += scoredBefore + visible;
+            if (local.emptyRows > 0) stats.emptyRows++;
+            if (countFallback) stats.fallbackRows++;
+        }
+    }
+
+    private void remember(int id) {
+        if (lastKeptCount == lastKeptIds.length) lastKeptIds = Arrays.copyOf(lastKeptIds, lastKeptCount * 2);
+        lastKeptIds[lastKeptCount++] = id;
+    }
+
+    private void count(AttentionStats stats, int visible, long kept, boolean empty, boolean fallback) {
+        if (stats == null) return;
+        stats.rows++;
+        stats.visibleKeys += visible;
+        stats.keptKeys += kept;
+        stats.scoredKeys += work.keysScored;
+        if (empty) stats.emptyRows++;
+        if (fallback) stats.fallbackRows++;
+    }
+
+    private static double dot64(float[] a, int aOff, float[] b, int bOff, int len) {
+        double s = 0;
+        for (int i = 0; i < len; i++) s += (double) a[aOff + i] * b[bOff + i];
+        return s;
+    }
+
+    private static double norm(float[] x, int off, int len) {
+        double s = 0;
+        for (int i = 0; i < len; i++) s += (double) x[off + i] * x[off + i];
+        return Math.sqrt(s);
+    }
+}
