@@ -1,0 +1,255 @@
+package org.hsr.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import org.hsr.attention.AttentionConfig;
+import org.hsr.attention.AttentionInput;
+import org.hsr.attention.AttentionStats;
+import org.hsr.attention.DenseAttention;
+import org.hsr.attention.DenseReference;
+import org.hsr.attention.HsrAttention;
+import org.hsr.attention.Selection;
+import org.hsr.attention.SparseAttention;
+import org.hsr.index.BlockIndex;
+import org.hsr.index.FlatIndex;
+import org.hsr.index.HalfSpaceIndex;
+import org.hsr.simd.Kernels;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code hsr bench decode|prefill}: every method times the same queries on the same data in this process, after
+ * warm-up (SPEC §7). Methods: {@code dense} (SIMD dense attention), {@code flat} (exact scan + sparse value sum),
+ * {@code hsr} (the block index). Errors are measured against the float64 dense reference.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark dense, flat and hsr attention side by side (decode: one query per step; prefill: causal m = n).")
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(index = "0", description = "decode or prefill") String workload;
+    @Option(names = "--n", split = ",", description = "key counts (default decode 8192,32768,131072; prefill 2048,4096,8192)") List<Integer> ns;
+    @Option(names = "--d", defaultValue = "128", description = "head dimension (default: ${DEFAULT-VALUE})") int d;
+    @Option(names = "--dist", defaultValue = "gaussian", description = "gaussian or llm (synthetic)") String dist;
+    @Option(names = "--kind", defaultValue = "relu", description = "relu or softmax (default: ${DEFAULT-VALUE})") String kind;
+    @Option(names = "--select", defaultValue = "epsilon:1e-3", description = "softmax selection (default: ${DEFAULT-VALUE})") String select;
+    @Option(names = "--queries", defaultValue = "16", description = "decode queries timed per n (default: ${DEFAULT-VALUE})") int queries;
+    @Option(names = "--threads", defaultValue = "1", description = "threads (only 1 is supported so far)") int threads;
+    @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
+    @Option(names = "--json", description = "results JSON file") Path json;
+    @Option(names = "--html", description = "HTML report file") Path html;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!workload.equals("decode") && !workload.equals("prefill")) {
+            throw new UsageException("bench workload must be decode or prefill, got " + workload);
+        }
+        if (!dist.equals("gaussian") && !dist.equals("llm")) throw new UsageException("--dist must be gaussian or llm, got " + dist);
+        if (threads != 1) throw new UsageException("--threads: only 1 is supported so far, got " + threads);
+        CliIO.requirePositive(d, "--d");
+        CliIO.requirePositive(queries, "--queries");
+        CliIO.checkWritable(json, "--json");
+        CliIO.checkWritable(html, "--html");
+        boolean relu = switch (kind) {
+            case "relu" -> true;
+            case "softmax" -> false;
+            default -> throw new UsageException("--kind must be relu or softmax, got " + kind);
+        };
+        Selection selection = relu ? null : Selection.parse(select);
+        boolean decode = workload.equals("decode");
+        List<Integer> sizes = ns != null ? ns : quick ? (decode ? List.of(4096, 16384) : List.of(1024, 2048))
+                : decode ? List.of(8192, 32768, 131072) : List.of(2048, 4096, 8192);
+        int nq = quick ? Math.min(queries, 8) : queries;
+        List<Map<String, Object>> results = new ArrayList<>();
+        Progress progress = new Progress(sizes.size() * 3);
+        for (int n : sizes) {
+            CliIO.requirePositive(n, "--n");
+            SplittableRandom r = new SplittableRandom(n * 31L + d);
+            Workloads.Data data = Workloads.make(dist, r, n, decode ? nq : n, d);
+            float bias = (float) (data.scoreStd() * Math.sqrt(0.4 * Math.log(n)));
+            AttentionConfig cfg = relu ? AttentionConfig.relu(1, bias, !decode) : AttentionConfig.softmax(!decode);
+            for (String method : List.of("dense", "flat", "hsr")) {
+                results.add(decode ? decode(method, data, n, cfg, selection) : prefill(method, data, n, cfg, selection));
+                progress.step(workload + " n=" + n + " " + method);
+            }
+        }
+        progress.done();
+        Map<String, Object> js = new LinkedHashMap<>();
+        js.put("workload", workload);
+        js.put("dist", dist + (dist.equals("llm") ? " (synthetic)" : ""));
+        js.put("kind", kind);
+        js.put("kernels", Kernels.impl().name());
+        js.put("java", System.getProperty("java.version"));
+        js.put("cpus", Runtime.getRuntime().availableProcessors());
+        js.put("results", results);
+        js.put("slopes", slopes(results));
+        new CliIO.Outputs().json(json, js).write();
+        if (html != null) writeHtml(html, js);
+        System.out.println(Report.markdown(results));
+        return 0;
+    }
+
+    private static void writeHtml(Path html, Map<String, Object> js) throws java.io.IOException {
+        org.hsr.io.Npy.writeAtomically(html, Report.html(js).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private Map<String, Object> decode(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
+        int nq = data.m();
+        float[] out = new float[d];
+        long t0 = System.nanoTime();
+        HalfSpaceIndex index = method.equals("flat") ? new FlatIndex(d) : method.equals("hsr") ? new BlockIndex(d) : null;
+        if (index != null) index.add(data.k(), n);
+        double buildMs = (System.nanoTime() - t0) / 1e6;
+        float maxNorm = maxNorm(data.k(), n, d);
+        var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, d, maxNorm);
+        SparseAttention sparse = new SparseAttention();
+        DenseAttention dense = new DenseAttention();
+        float c = cfg.scaleFor(d);
+        AttentionStats stats = new AttentionStats();
+        double[] ms = new double[nq];
+        double maxErr = 0;
+        for (int pass = 0; pass < 2; pass++) { // pass 0 warms up
+            for (int i = 0; i < nq; i++) {
+                AttentionStats st = pass == 1 ? stats : new AttentionStats();
+                long s = System.nanoTime();
+                if (index == null) {
+                    dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, cfg, c, out, 0, st);
+                } else {
+                    sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
+                }
+                if (pass == 1) ms[i] = (System.nanoTime() - s) / 1e6;
+                if (pass == 1 && i < 2) maxErr = Math.max(maxErr, relErr(out, data, i, n, cfg));
+            }
+        }
+        return row(method, n, CliIO.median(ms), stats, maxErr, buildMs);
+    }
+
+    private Map<String, Object> prefill(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
+        AttentionInput in = AttentionInput.singleHead(data.q(), data.k(), data.v(), n, n, d, d);
+        double[] ms = new double[3];
+        AttentionStats stats = null;
+        float[] out = null;
+        for (int rep = -1; rep < ms.length; rep++) {
+            AttentionStats st = new AttentionStats();
+            long s = System.nanoTime();
+            out = switch (method) {
+                case "dense" -> new DenseAttention().attend(in, cfg, st);
+                case "flat" -> flatPrefill(in, cfg, sel, st);
+                default -> new HsrAttention().attend(in, cfg, sel, st);
+            };
+            if (rep >= 0) ms[rep] = (System.nanoTime() - s) / 1e6;
+            stats = st;
+        }
+        // error on the last rows (the longest ones) against the float64 reference
+        int check = Math.min(4, n);
+        float[] lastQ = java.util.Arrays.copyOfRange(data.q(), (n - check) * d, n * d);
+        double[] ref = DenseReference.attend(new AttentionInput(lastQ, data.k(), data.v(), 1, 1, check, n, d, d), cfg);
+        double maxErr = 0;
+        for (int i = 0; i < check; i++) {
+            double diff = 0, norm = 0;
+            for (int t = 0; t < d; t++) {
+                diff = Math.max(diff, Math.abs(out[(n - check + i) * d + t] - ref[i * d + t]));
+                norm = Math.max(norm, Math.abs(ref[i * d + t]));
+            }
+            maxErr = Math.max(maxErr, norm == 0 ? diff : diff / norm);
+        }
+        return row(method, n, CliIO.median(ms), stats, maxErr, 0);
+    }
+
+    /** The exact-scan method for prefill: rows computed against a flat index grown causally. */
+    private float[] flatPrefill(AttentionInput in, AttentionConfig cfg, Selection sel, AttentionStats st) {
+        int n = in.n();
+        float[] out = new float[n * d];
+        FlatIndex index = new FlatIndex(d);
+        SparseAttention sparse = new SparseAttention();
+        float maxNorm = maxNorm(in.k(), n, d);
+        int indexed = 0;
+        for (int i0 = 0; i0 < n; i0 += HsrAttention.QUERY_BLOCK) {
+            int shared = i0 + 1;
+            index.add(java.util.Arrays.copyOfRange(in.k(), indexed * d, shared * d), shared - indexed);
+            indexed = shared;
+            var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, indexed, d, d, maxNorm);
+            for (int i = i0; i < Math.min(n, i0 + HsrAttention.QUERY_BLOCK); i++) {
+                sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * d, st);
+            }
+        }
+        return out;
+    }
+
+    private Map<String, Object> row(String method, int n, double ms, AttentionStats st, double err, double buildMs) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("workload", workload);
+        m.put("dist", dist);
+        m.put("kind", kind);
+        m.put("select", kind.equals("softmax") ? select : null);
+        m.put("n", n);
+        m.put("d", d);
+        m.put("method", method);
+        m.put("ms_median", ms);
+        m.put("keys_touched_frac", st.keysTouchedFraction());
+        m.put("kept_frac", st.keptFraction());
+        m.put("max_rel_err", err);
+        m.put("fallback_rows", st.fallbackRows);
+        m.put("dropped_mass_bound_max", st.droppedMassBoundMax);
+        m.put("build_ms", buildMs);
+        return m;
+    }
+
+    private double relErr(float[] out, Workloads.Data data, int i, int n, AttentionConfig cfg) {
+        float[] q = java.util.Arrays.copyOfRange(data.q(), i * d, i * d + d);
+        double[] ref = DenseReference.attend(AttentionInput.singleHead(q, data.k(), data.v(), 1, n, d, d), cfg);
+        double diff = 0, norm = 0;
+        for (int t = 0; t < d; t++) {
+            diff = Math.max(diff, Math.abs(out[t] - ref[t]));
+            norm = Math.max(norm, Math.abs(ref[t]));
+        }
+        return norm == 0 ? diff : diff / norm;
+    }
+
+    static float maxNorm(float[] k, int n, int d) {
+        double best = 0;
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int t = 0; t < d; t++) s += (double) k[j * d + t] * k[j * d + t];
+            best = Math.max(best, s);
+        }
+        return (float) (Math.sqrt(best) * (1 + 1e-6));
+    }
+
+    /** Least-squares slope of log(ms) against log(n), per method. */
+    static Map<String, Double> slopes(List<Map<String, Object>> results) {
+        Map<String, List<double[]>> pts = new LinkedHashMap<>();
+        for (var r : results) {
+            pts.computeIfAbsent((String) r.get("method"), k -> new ArrayList<>())
+                    .add(new double[] {Math.log(((Number) r.get("n")).doubleValue()), Math.log((Double) r.get("ms_median"))});
+        }
+        Map<String, Double> out = new LinkedHashMap<>();
+        pts.forEach((m, p) -> out.put(m, Report.slope(p)));
+        return out;
+    }
+
+    /** A one-line progress bar on stderr. */
+    static final class Progress {
+        private final int total;
+        private int done;
+
+        Progress(int total) {
+            this.total = total;
+        }
+
+        void step(String what) {
+            done++;
+            int w = 30, filled = w * done / total;
+            System.err.printf("\r[%s%s] %d/%d %-40s", "#".repeat(filled), " ".repeat(w - filled), done, total, what);
+            System.err.flush();
+        }
+
+        void done() {
+            System.err.println();
+        }
+    }
+}

@@ -1,0 +1,76 @@
+package org.hsr.cli;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.hsr.model.AttentionBackend;
+import org.hsr.model.Generation;
+import org.hsr.model.Generator;
+import org.hsr.model.Llama2Model;
+import org.hsr.model.Sampler;
+import org.hsr.model.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code hsr generate}: text from a llama2.c-format model, with dense or HSR attention (SPEC §7). */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text with a llama2.c-format model (default: the embedded stories260K).")
+final class GenerateCommand implements Callable<Integer> {
+
+    @Mixin ModelOptions options;
+    @Option(names = "--prompt", defaultValue = "", paramLabel = "S", description = "text to continue (default: none, start from BOS)")
+    String prompt;
+    @Option(names = "--steps", defaultValue = "256", paramLabel = "N",
+            description = "maximum number of tokens to generate after the prompt (default: ${DEFAULT-VALUE}); "
+                    + "generation also stops when the model emits BOS or the context is full")
+    int steps;
+    @Option(names = "--temperature", defaultValue = "1.0", paramLabel = "X",
+            description = "sampling temperature, 0 = greedy (default: ${DEFAULT-VALUE})")
+    float temperature;
+    @Option(names = "--topp", defaultValue = "0.9", paramLabel = "P",
+            description = "top-p (nucleus) threshold in [0, 1]; 0 or 1 sample from all tokens (default: ${DEFAULT-VALUE})")
+    float topp;
+    @Option(names = "--seed", description = "random seed (default: from the clock; written to the JSON)")
+    Long seed;
+    @Option(names = "--json", paramLabel = "F", description = "results JSON file") Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        CliIO.requirePositive(steps, "--steps");
+        if (!(temperature >= 0) || !Float.isFinite(temperature)) {
+            throw new UsageException("--temperature must be a finite number >= 0, got " + temperature);
+        }
+        if (!(topp >= 0 && topp <= 1)) {
+            throw new UsageException("--topp must be in [0, 1], got " + topp);
+        }
+        CliIO.checkWritable(json, "--json");
+        long s = seed != null ? seed : System.currentTimeMillis();
+
+        Llama2Model model = options.loadModel();
+        Tokenizer tokenizer = options.loadTokenizer(model);
+        AttentionBackend backend = options.backend(model.config());
+        Generation g = new Generator(model, tokenizer).generate(prompt, steps, new Sampler(temperature, topp, s), backend);
+
+        System.out.println(g.text());
+        System.out.flush();
+        System.err.printf("hsr generate: %d tokens (%d from the prompt), %.1f tok/s%s%n", g.tokens().size(),
+                g.promptTokens(), g.tokPerS(), g.stats() == null ? ""
+                        : String.format(", %.2f%% of visible keys kept", 100 * g.stats().keptFraction()));
+        if (json != null) {
+            Map<String, Object> js = options.describe(model, tokenizer, g.stats());
+            js.put("prompt", prompt);
+            js.put("steps", steps);
+            js.put("temperature", temperature);
+            js.put("topp", topp);
+            js.put("seed", s);
+            js.put("tokens", g.tokens());
+            js.put("prompt_tokens", g.promptTokens());
+            js.put("generated_tokens", g.tokens().size() - g.promptTokens());
+            js.put("text", g.text());
+            js.put("tok_per_s", g.tokPerS());
+            Json.write(json, js);
+        }
+        return 0;
+    }
+}

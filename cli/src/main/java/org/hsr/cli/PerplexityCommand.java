@@ -1,0 +1,63 @@
+package org.hsr.cli;
+
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.hsr.model.AttentionBackend;
+import org.hsr.model.Llama2Model;
+import org.hsr.model.Perplexity;
+import org.hsr.model.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code hsr perplexity}: teacher-forced loss of a text under a llama2.c-format model (SPEC §7). */
+@Command(name = "perplexity", mixinStandardHelpOptions = true,
+        description = "Teacher-forced mean negative log-likelihood (nats/token) and perplexity of a text.")
+final class PerplexityCommand implements Callable<Integer> {
+
+    @Mixin ModelOptions options;
+    @Option(names = "--text", required = true, paramLabel = "FILE",
+            description = "UTF-8 text to score (BOS is prepended; one final line break is ignored)")
+    Path text;
+    @Option(names = "--json", paramLabel = "F", description = "results JSON file") Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        CliIO.checkWritable(json, "--json");
+        String s = readText(text);
+        Llama2Model model = options.loadModel();
+        Tokenizer tokenizer = options.loadTokenizer(model);
+        AttentionBackend backend = options.backend(model.config());
+        Perplexity.Result r = Perplexity.teacherForced(model, tokenizer, s, backend);
+
+        System.out.printf("hsr perplexity: %d tokens, mean NLL %.4f nats/token, perplexity %.4f%n", r.tokens(),
+                r.meanNll(), r.perplexity());
+        if (json != null) {
+            Map<String, Object> js = options.describe(model, tokenizer, r.stats());
+            js.put("text_file", text.toString());
+            js.put("tokens", r.tokens());
+            js.put("mean_nll", r.meanNll());
+            js.put("perplexity", r.perplexity());
+            Json.write(json, js);
+        }
+        return 0;
+    }
+
+    /** The file as UTF-8, without one final line break. */
+    static String readText(Path file) throws IOException {
+        String s;
+        try {
+            s = Files.readString(file);
+        } catch (CharacterCodingException e) {
+            throw new IOException("text file " + file + ": not valid UTF-8");
+        }
+        if (s.endsWith("\r\n")) {
+            return s.substring(0, s.length() - 2);
+        }
+        return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
+    }
+}

@@ -1,0 +1,322 @@
+package org.hsr.model;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A SentencePiece-BPE tokenizer in llama2.c's {@code tokenizer.bin} format, encoding and decoding exactly as llama2.c's
+ * {@code run.c} does.
+ *
+ * <p>File layout (little-endian): int32 {@code max_token_length}, then one record per token: float32 {@code score},
+ * int32 {@code len}, {@code len} raw bytes (not NUL-terminated). Id 0 is {@code <unk>}, 1 is BOS, 2 is EOS, ids
+ * 3..258 are the byte-fallback tokens {@code <0x00>..<0xFF>}; pieces carry a leading space where SentencePiece has
+ * "▁". The file does not store the vocabulary size: {@link #load(Path, int)} checks it against the model's.
+ *
+ * <p>Instances are immutable and thread-safe.
+ */
+public final class Tokenizer {
+
+    /** Class-path resource (next to this class) of the tokenizer that ships with the project. */
+    public static final String EMBEDDED_RESOURCE = "tok512.bin";
+    /** Beginning of sequence; also what the model emits to end a story. */
+    public static final int BOS = 1;
+    /** End of sequence. */
+    public static final int EOS = 2;
+    /** Byte {@code b} falls back to token {@code b + BYTE_OFFSET}. */
+    public static final int BYTE_OFFSET = 3;
+
+    /** Largest accepted tokenizer file: a 1M-token vocabulary of 64-byte pieces fits. */
+    private static final long MAX_FILE_BYTES = 1L << 27;
+    /** Largest accepted {@code max_token_length}. */
+    private static final int MAX_TOKEN_LENGTH = 1 << 16;
+
+    private final String source;
+    private final byte[][] pieces;            // (vocabSize) raw bytes of each piece
+    private final float[] scores;             // (vocabSize) merge priority: higher merges first
+    private final int maxTokenLength;
+    private final Map<String, Integer> ids;   // piece bytes as an ISO-8859-1 string (one char per byte) -> id
+
+    private Tokenizer(String source, byte[][] pieces, float[] scores, int maxTokenLength) {
+        this.source = source;
+        this.pieces = pieces;
+        this.scores = scores;
+        this.maxTokenLength = maxTokenLength;
+        this.ids = new HashMap<>(pieces.length * 2);
+        for (int i = 0; i < pieces.length; i++) {
+            ids.putIfAbsent(key(pieces[i]), i); // like llama2.c's sorted lookup, duplicates resolve to one id
+        }
+    }
+
+    /** Loads a tokenizer file, reading token records up to the end of the file. */
+    public static Tokenizer load(Path path) throws IOException {
+        return parse(path.toString(), readFile(path), -1);
+    }
+
+    /**
+     * Loads a tokenizer file that must hold exactly {@code vocabSize} tokens (the model's {@code vocab_size}); a
+     * different count is reported as a mismatch with the model.
+     */
+    public static Tokenizer load(Path path, int vocabSize) throws IOException {
+        if (vocabSize <= 0) {
+            throw new IllegalArgumentException("vocabSize must be positive: " + vocabSize);
+        }
+        return parse(path.toString(), readFile(path), vocabSize);
+    }
+
+    /** Loads the tokenizer that ships with the project ({@code tok512}, see {@link #EMBEDDED_RESOURCE}). */
+    public static Tokenizer loadEmbedded() throws IOException {
+        return parse("embedded " + EMBEDDED_RESOURCE, Llama2Model.readResource(EMBEDDED_RESOURCE), -1);
+    }
+
+    private static byte[] readFile(Path path) throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new ModelFormatException("tokenizer file " + path + ": is a directory");
+        }
+        long size = Files.size(path);
+        if (size > MAX_FILE_BYTES) {
+            throw new ModelFormatException("tokenizer file " + path + ": " + size + " bytes is too large for a llama2.c "
+                    + "tokenizer (at most " + MAX_FILE_BYTES + "; is it a model file?)");
+        }
+        return Files.readAllBytes(path);
+    }
+
+    /** Parses a whole tokenizer file; {@code vocabSize < 0} reads records to the end of the file. */
+    static Tokenizer parse(String source, byte[] data, int vocabSize) throws ModelFormatException {
+        String what = "tokenizer file " + source;
+        ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        if (buf.remaining() < Integer.BYTES) {
+            throw new ModelFormatException(what + ": truncated: file has " + data.length
+                    + " bytes, a llama2.c tokenizer starts with a 4-byte max_token_length");
+        }
+        int maxTokenLength = buf.getInt();
+        if (maxTokenLength <= 0 || maxTokenLength > MAX_TOKEN_LENGTH) {
+            throw new ModelFormatException(what + ": not a llama2.c tokenizer: max_token_length = " + maxTokenLength
+                    + " is outside 1.." + MAX_TOKEN_LENGTH);
+        }
+
+        // one record per token: float32 score, int32 len, len bytes
+        List<byte[]> pieces = new ArrayList<>();
+        List<Float> scores = new ArrayList<>();
+        while (vocabSize < 0 ? buf.hasRemaining() : pieces.size() < vocabSize) {
+            int id = pieces.size();
+            if (!buf.hasRemaining()) {
+                throw new ModelFormatException(what + ": has " + id + " tokens, the model's vocab_size is "
+                        + vocabSize + " (wrong tokenizer for this model, or a truncated file)");
+            }
+            if (buf.remaining() < 2 * Integer.BYTES) {
+                throw new ModelFormatException(what + ": truncated: token " + id + " is cut off at byte "
+                        + data.length);
+            }
+            float score = buf.getFloat();
+            int len = buf.getInt();
+            if (!Float.isFinite(score) || len < 0 || len > maxTokenLength) {
+                throw new ModelFormatException(what + ": not a llama2.c tokenizer: token " + id + " has score "
+                        + score + " and length " + len + " (max_token_length " + maxTokenLength + ")");
+            }
+            if (buf.remaining() < len) {
+                throw new ModelFormatException(what + ": truncated: token " + id + " needs " + len
+                        + " bytes at offset " + buf.position() + ", file has " + data.length);
+            }
+            byte[] piece = new byte[len];
+            buf.get(piece);
+            pieces.add(piece);
+            scores.add(score);
+        }
+        if (buf.hasRemaining()) {
+            throw new ModelFormatException(what + ": " + buf.remaining() + " bytes follow the " + vocabSize
+                    + " tokens of the model's vocab_size (wrong tokenizer for this model)");
+        }
+
+        // llama2.c's byte fallback assumes ids 3..258 are <0x00>..<0xFF>
+        if (pieces.size() < BYTE_OFFSET + 256) {
+            throw new ModelFormatException(what + ": has " + pieces.size() + " tokens, fewer than the "
+                    + (BYTE_OFFSET + 256) + " of <unk>, BOS, EOS and the 256 byte tokens");
+        }
+        for (int b = 0; b < 256; b++) {
+            String expected = String.format("<0x%02X>", b);
+            String actual = new String(pieces.get(b + BYTE_OFFSET), StandardCharsets.ISO_8859_1);
+            if (!actual.equals(expected)) {
+                throw new ModelFormatException(what + ": not a llama2.c SentencePiece tokenizer: token "
+                        + (b + BYTE_OFFSET) + " is \"" + actual.replace("\n", "\\n") + "\", expected " + expected);
+            }
+        }
+        float[] s = new float[scores.size()];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = scores.get(i);
+        }
+        return new Tokenizer(source, pieces.toArray(new byte[0][]), s, maxTokenLength);
+    }
+
+    /** Where the tokenizer came from, for messages. */
+    public String source() {
+        return source;
+    }
+
+    /** Number of tokens. */
+    public int vocabSize() {
+        return pieces.length;
+    }
+
+    /** Longest piece in bytes ({@code max_token_length} of the file). */
+    public int maxTokenLength() {
+        return maxTokenLength;
+    }
+
+    /** The raw bytes of a piece (byte tokens are the text {@code <0xXX>}); a copy. */
+    public byte[] piece(int token) {
+        checkToken(token);
+        return pieces[token].clone();
+    }
+
+    /**
+     * A lower bound on {@code encode(text).length} that costs one pass over the text: BOS plus the UTF-8 bytes (with
+     * the leading space) over the longest piece. Lets callers refuse an over-long text before the quadratic merges.
+     */
+    public int minTokens(String text) {
+        int bytes = utf8Length(text);
+        return bytes == 0 ? 1 : 1 + (bytes + 1 + maxTokenLength - 1) / maxTokenLength;
+    }
+
+    private static int utf8Length(String s) {
+        int bytes = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                bytes += 1;
+            } else if (c < 0x800) {
+                bytes += 2;
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                bytes += 4;
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                bytes += 1; // an unpaired surrogate encodes as '?'
+            } else {
+                bytes += 3;
+            }
+        }
+        return bytes;
+    }
+
+    /** Encodes {@code text} with BOS first and no EOS, as llama2.c's {@code generate} does. */
+    public int[] encode(String text) {
+        return encode(text, true, false);
+    }
+
+    /**
+     * Encodes {@code text} exactly as llama2.c's {@code encode}: optional BOS, a leading space (when the text is not
+     * empty), one token per UTF-8 character with byte fallback ({@code byte + 3}) for characters not in the
+     * vocabulary, then repeated merges of the adjacent pair whose concatenation is a piece with the highest score
+     * (the leftmost pair on ties), then an optional EOS.
+     */
+    public int[] encode(String text, boolean bos, boolean eos) {
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        int[] tokens = new int[bytes.length + 3]; // at most: BOS, the leading space, one per byte, EOS
+        int n = 0;
+        if (bos) {
+            tokens[n++] = BOS;
+        }
+        // add_dummy_prefix: SentencePiece prepends a space to non-empty text
+        if (bytes.length > 0) {
+            n = appendCharacter(tokens, n, new byte[] {' '}, 0, 1);
+        }
+        // one token per UTF-8 character: a lead byte starts a character, continuation bytes (10xxxxxx) extend it,
+        // up to 4 bytes (llama2.c's grouping)
+        int start = 0;
+        while (start < bytes.length) {
+            int end = start + 1;
+            while (end < bytes.length && (bytes[end] & 0xC0) == 0x80 && end - start < 4) {
+                end++;
+            }
+            n = appendCharacter(tokens, n, bytes, start, end);
+            start = end;
+        }
+        // merge the best consecutive pair again and again until none merges
+        while (true) {
+            float bestScore = -1e10f;
+            int bestId = -1;
+            int bestIdx = -1;
+            for (int i = 0; i < n - 1; i++) {
+                Integer id = ids.get(key(pieces[tokens[i]]) + key(pieces[tokens[i + 1]]));
+                if (id != null && scores[id] > bestScore) {
+                    bestScore = scores[id];
+                    bestId = id;
+                    bestIdx = i;
+                }
+            }
+            if (bestIdx == -1) {
+                break;
+            }
+            tokens[bestIdx] = bestId;
+            System.arraycopy(tokens, bestIdx + 2, tokens, bestIdx + 1, n - bestIdx - 2);
+            n--;
+        }
+        if (eos) {
+            tokens[n++] = EOS;
+        }
+        return Arrays.copyOf(tokens, n);
+    }
+
+    /** Appends the token of the character {@code bytes[start..end)}, or its bytes' fallback tokens. */
+    private int appendCharacter(int[] tokens, int n, byte[] bytes, int start, int end) {
+        Integer id = ids.get(new String(bytes, start, end - start, StandardCharsets.ISO_8859_1));
+        if (id != null) {
+            tokens[n++] = id;
+        } else {
+            for (int i = start; i < end; i++) {
+                tokens[n++] = (bytes[i] & 0xFF) + BYTE_OFFSET;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Decodes tokens to text as llama2.c prints them: the leading space of a piece that follows BOS is dropped, byte
+     * tokens {@code <0xXX>} become raw bytes, and the bytes are then decoded as UTF-8 (malformed sequences, which a
+     * model can emit, become U+FFFD). BOS and EOS themselves produce no text.
+     */
+    public String decode(int[] tokens) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int prev = -1;
+        for (int token : tokens) {
+            checkToken(token);
+            if (token != BOS && token != EOS) {
+                byte[] piece = pieces[token];
+                int from = prev == BOS && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+                int byteValue = token - BYTE_OFFSET;
+                if (byteValue >= 0 && byteValue < 256) {
+                    out.write(byteValue);
+                } else {
+                    out.write(piece, from, piece.length - from);
+                }
+            }
+            prev = token;
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /** Decodes a list of tokens; see {@link #decode(int[])}. */
+    public String decode(List<Integer> tokens) {
+        return decode(tokens.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    private void checkToken(int token) {
+        if (token < 0 || token >= pieces.length) {
+            throw new IllegalArgumentException("token " + token + " is outside the vocabulary 0.." + (pieces.length - 1));
+        }
+    }
+
+    /** A byte string as a map key: one char per byte, so concatenation of keys is concatenation of bytes. */
+    private static String key(byte[] bytes) {
+        return new String(bytes, StandardCharsets.ISO_8859_1);
+    }
+}
