@@ -4,7 +4,10 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
+import org.hsr.attention.Selection;
+import org.hsr.model.HsrAttentionBackend;
 import org.hsr.model.AttentionBackend;
 import org.hsr.model.DenseReluAttention;
 import org.hsr.model.DenseSoftmaxAttention;
@@ -101,7 +104,17 @@ final class ModelOptions {
                 }
                 yield kind.equals("softmax") ? new DenseSoftmaxAttention(cfg) : new DenseReluAttention(cfg, alpha, bias);
             }
-            case "hsr" -> throw new UsageException("--attention hsr is not available yet");
+            case "hsr" -> {
+                AttentionConfig ac = kind.equals("softmax") ? AttentionConfig.softmax(true)
+                        : AttentionConfig.relu(alpha, bias, true);
+                Selection sel;
+                try {
+                    sel = Selection.parse(select);
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException("--select: " + e.getMessage());
+                }
+                yield new HsrAttentionBackend(cfg, ac, sel);
+            }
             default -> throw new UsageException("--attention must be dense or hsr, got " + attention);
         };
     }

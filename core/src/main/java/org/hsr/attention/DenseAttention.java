@@ -55,9 +55,7 @@ public final class DenseAttention {
         // out = Σ_j w_j·v_j / Σ_j w_j over every visible value (dense: no skipping of zero weights)
         java.util.Arrays.fill(out, outOff, outOff + dv, 0f);
         if (sum > 0f) {
-            for (int j = 0; j < visible; j++) {
-                Kernels.axpy(att[j], v, vOff + j * dv, out, outOff, dv);
-            }
+            Kernels.weightedSum(att, 0, v, vOff, visible, dv, out, outOff);
             Kernels.scale(out, outOff, dv, 1f / sum);
         }
         if (stats != null) {

@@ -20,6 +20,8 @@ final class BlockPartitioner {
         int[] perm = new int[n];
         for (int i = 0; i < n; i++) perm[i] = i;
         float[] proj = new float[n];
+        float[] norms = new float[n];
+        for (int i = 0; i < n; i++) norms[i] = Kernels.dot(x, i * d, x, i * d, d);
         float[] dir = new float[d];
         int[] stack = new int[128];
         int top = 0;
@@ -29,23 +31,19 @@ final class BlockPartitioner {
             int hi = stack[--top], lo = stack[--top];
             int size = hi - lo;
             if (size <= blockSize) continue;
-            // direction: from a member to the member farthest from it (a cheap stand-in for the principal axis)
+            // direction: from a member to the member farthest from it (a cheap stand-in for the principal axis);
+            // ‖x − a‖² = ‖x‖² − 2<x,a> + ‖a‖², so the search costs one SIMD dot product per key
             int a = perm[lo + size / 2];
             int far = a;
             double best = -1;
             for (int i = lo; i < hi; i++) {
-                double dist = 0;
-                int r = perm[i] * d, ra = a * d;
-                for (int t = 0; t < d; t++) {
-                    double diff = x[r + t] - x[ra + t];
-                    dist += diff * diff;
-                }
+                double dist = norms[perm[i]] - 2.0 * Kernels.dot(x, perm[i] * d, x, a * d, d) + norms[a];
                 if (dist > best) {
                     best = dist;
                     far = perm[i];
                 }
             }
-            if (best <= 0) { // all equal: any split is as tight
+            if (best <= 1e-12 * (norms[a] + 1e-30)) { // all (nearly) equal: any split is as tight
                 pushHalves(stack, top, lo, hi, blockSize);
                 top += 4;
                 continue;

@@ -55,4 +55,10 @@ public interface KernelSupport {
      * first). Writes {@code out[outOff + g*lanes + l] = Σ_i qs[i]·code_i} for {@code i < 4*quads}.
      */
     void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff);
+
+    /**
+     * The value pass of attention: {@code out[outOff+c] += Σ_{j<count} w[wOff+j]·v[vOff + j*dv + c]} for
+     * {@code c < dv}, values row-major.
+     */
+    void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff);
 }

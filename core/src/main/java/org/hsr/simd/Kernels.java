@@ -93,4 +93,13 @@ public final class Kernels {
         Objects.checkFromIndexSize(outOff, groups * lanes, out.length);
         IMPL.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
     }
+
+    /** The value pass: {@code out[outOff..+dv) += Σ_j w[wOff+j]·v_j} over {@code count} row-major values. */
+    public static void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
+        if (dv <= 0) throw new IllegalArgumentException("value dimension must be positive: " + dv);
+        Objects.checkFromIndexSize(wOff, count, w.length);
+        Objects.checkFromIndexSize(vOff, Math.multiplyExact(count, dv), v.length);
+        Objects.checkFromIndexSize(outOff, dv, out.length);
+        IMPL.weightedSum(w, wOff, v, vOff, count, dv, out, outOff);
+    }
 }

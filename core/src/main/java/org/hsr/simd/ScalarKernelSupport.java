@@ -101,4 +101,11 @@ public final class ScalarKernelSupport implements KernelSupport {
             }
         }
     }
+
+    @Override
+    public void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
+        for (int j = 0; j < count; j++) {
+            axpy(w[wOff + j], v, vOff + j * dv, out, outOff, dv);
+        }
+    }
 }

@@ -111,6 +111,28 @@ class KernelsTest {
     }
 
     @Test
+    void weightedSumAtAwkwardRowWidthsAndCounts() {
+        SplittableRandom r = new SplittableRandom(13);
+        int checked = 0;
+        for (int dv : new int[] {1, 7, 31, 32, 33, 64, 80, 96, 127, 128, 129, 200, 256}) {
+            for (int count : new int[] {0, 1, 7, 64, 65, 300}) {
+                float[] w = TestData.gaussian(r, count + 1), v = TestData.gaussian(r, count * dv + 3);
+                float[] o1 = TestData.gaussian(r, dv + 2), o2 = o1.clone();
+                SCALAR.weightedSum(w, 1, v, 3, count, dv, o1, 2 - 1);
+                vector().weightedSum(w, 1, v, 3, count, dv, o2, 2 - 1);
+                for (int c = 0; c < o1.length; c++) {
+                    double abs = 1;
+                    for (int j = 0; j < count && c >= 1 && c < dv + 1; j++) abs += Math.abs(w[1 + j] * v[3 + j * dv + c - 1]);
+                    close(o1[c], o2[c], 1e-6 * (count + 1) * abs, "weightedSum dv=" + dv + " count=" + count + " c=" + c);
+                }
+                assertEquals(o1[dv + 1], o2[dv + 1], "nothing written past the row");
+                checked++;
+            }
+        }
+        assertTrue(checked == 78);
+    }
+
+    @Test
     void boundaryFills() {
         for (int n : SIZES) {
             float[] ones = new float[n];

@@ -270,4 +270,61 @@ public final class PanamaKernelSupport implements KernelSupport {
             a0.add(a1).add(a2.add(a3)).intoArray(out, outOff + g * lanes);
         }
     }
+
+    @Override
+    public void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
+        if (dv < 2 * L || dv > 8 * L) {
+            // Tiny rows: scalar. Rows wider than 8 accumulators (dv = 128 at 256 bits): one sequential axpy per row;
+            // tiling the columns would read every row in strided pieces (measured 2x slower at n = 131072).
+            for (int j = 0; j < count; j++) axpy(w[wOff + j], v, vOff + j * dv, out, outOff, dv);
+            return;
+        }
+        // The output row fits in registers: accumulate over a block of keys so `out` is loaded and stored once per
+        // block, not once per key (per-key axpy at 512 bits, n = 131072, dv = 128: 4.1-5.0 ms; this: 2.0-2.2 ms).
+        final int block = 64; // what the column loop below re-reads from L1 stays <= 32 KiB
+        int vecEnd = S.loopBound(dv);
+        for (int j0 = 0; j0 < count; j0 += block) {
+            int j1 = Math.min(count, j0 + block);
+            int c = 0;
+            if (vecEnd == 8 * L) {
+                FloatVector a0 = FloatVector.fromArray(S, out, outOff), a1 = FloatVector.fromArray(S, out, outOff + L),
+                        a2 = FloatVector.fromArray(S, out, outOff + 2 * L), a3 = FloatVector.fromArray(S, out, outOff + 3 * L),
+                        a4 = FloatVector.fromArray(S, out, outOff + 4 * L), a5 = FloatVector.fromArray(S, out, outOff + 5 * L),
+                        a6 = FloatVector.fromArray(S, out, outOff + 6 * L), a7 = FloatVector.fromArray(S, out, outOff + 7 * L);
+                for (int j = j0; j < j1; j++) {
+                    FloatVector wj = FloatVector.broadcast(S, w[wOff + j]);
+                    int r = vOff + j * dv;
+                    a0 = fma(FloatVector.fromArray(S, v, r), wj, a0);
+                    a1 = fma(FloatVector.fromArray(S, v, r + L), wj, a1);
+                    a2 = fma(FloatVector.fromArray(S, v, r + 2 * L), wj, a2);
+                    a3 = fma(FloatVector.fromArray(S, v, r + 3 * L), wj, a3);
+                    a4 = fma(FloatVector.fromArray(S, v, r + 4 * L), wj, a4);
+                    a5 = fma(FloatVector.fromArray(S, v, r + 5 * L), wj, a5);
+                    a6 = fma(FloatVector.fromArray(S, v, r + 6 * L), wj, a6);
+                    a7 = fma(FloatVector.fromArray(S, v, r + 7 * L), wj, a7);
+                }
+                a0.intoArray(out, outOff);
+                a1.intoArray(out, outOff + L);
+                a2.intoArray(out, outOff + 2 * L);
+                a3.intoArray(out, outOff + 3 * L);
+                a4.intoArray(out, outOff + 4 * L);
+                a5.intoArray(out, outOff + 5 * L);
+                a6.intoArray(out, outOff + 6 * L);
+                a7.intoArray(out, outOff + 7 * L);
+                c = 8 * L;
+            }
+            for (; c < vecEnd; c += L) { // narrower rows: one accumulator per column vector, the block from L1
+                FloatVector a = FloatVector.fromArray(S, out, outOff + c);
+                for (int j = j0; j < j1; j++) {
+                    a = fma(FloatVector.fromArray(S, v, vOff + j * dv + c), FloatVector.broadcast(S, w[wOff + j]), a);
+                }
+                a.intoArray(out, outOff + c);
+            }
+            for (; c < dv; c++) { // scalar tail columns
+                float s = out[outOff + c];
+                for (int j = j0; j < j1; j++) s += w[wOff + j] * v[vOff + j * dv + c];
+                out[outOff + c] = s;
+            }
+        }
+    }
 }
