@@ -4,23 +4,29 @@ import java.util.Arrays;
 import org.hsr.index.HitCollector;
 
 /**
- * The walk's collector for the certified softmax policy {@code epsilon:E}. Its bar follows the best score seen:
- * {@code bar = best − (ln(N/E) + margin)/c}, so every key it lets the walk skip has probability at most E/N relative
- * to the row maximum; it keeps the keys above the bar, and sums {@code exp(c·(ub − best))} over the upper bounds ub
- * of everything skipped (that is the certified dropped mass, before normalisation).
+ * The walk's collector for the certified softmax policy {@code epsilon:E}. Its bar follows the best score seen,
+ * {@code bar = best − gap/c}; it keeps the keys above the bar, and sums {@code exp(c·(ub − best))} over the upper
+ * bounds ub of everything the walk skipped (the certified dropped mass, before normalisation). With
+ * {@code gap = ln(N/E)} every skipped key has probability at most E/N, so the kept set always certifies; a smaller gap
+ * keeps fewer keys and usually certifies too, because most skipped keys' bounds lie far below the bar. Once more than
+ * {@code cap} keys are collected the bar becomes +∞, which ends the walk: the row is then cheaper dense.
  */
 final class EpsilonCollector implements HitCollector {
     private float c;
-    private double logRatio; // ln(N/E) + margin, in scaled-score units
+    private double gap; // bar = best − gap/c
+    private int cap;
+    boolean overflow;
     private float best;
     private double prunedSum; // Σ count·exp(c·(ub − best)), rescaled as best rises
     int size;
     int[] ids = new int[256];
     float[] scores = new float[256];
 
-    void reset(float c, int n, double epsilon) {
+    void reset(float c, double gap, int cap) {
         this.c = c;
-        this.logRatio = Math.log(Math.max(n, 1) / epsilon) + 0.01;
+        this.gap = gap;
+        this.cap = cap;
+        this.overflow = false;
         this.best = Float.NEGATIVE_INFINITY;
         this.prunedSum = 0;
         this.size = 0;
@@ -28,7 +34,8 @@ final class EpsilonCollector implements HitCollector {
 
     @Override
     public float minCompetitiveScore() {
-        return best == Float.NEGATIVE_INFINITY ? Float.NEGATIVE_INFINITY : (float) (best - logRatio / c);
+        if (overflow) return Float.POSITIVE_INFINITY;
+        return best == Float.NEGATIVE_INFINITY ? Float.NEGATIVE_INFINITY : (float) (best - gap / c);
     }
 
     @Override
@@ -43,7 +50,21 @@ final class EpsilonCollector implements HitCollector {
 
     @Override
     public void pruned(float upperBound, int count) {
+        if (overflow || count == 0) return;
+        assert best != Float.NEGATIVE_INFINITY : "a key was pruned before any was collected";
         prunedSum += count * Math.exp((double) c * ((double) upperBound - best));
+    }
+
+    @Override
+    public float prunedExpScale() {
+        return c;
+    }
+
+    @Override
+    public void prunedMass(double sumExp, float bar) {
+        if (overflow || sumExp == 0) return; // nothing pruned (also the case while the bar is still -Infinity)
+        // float rounding of the bulk sum, covered generously
+        prunedSum += sumExp * (1 + 1e-4) * Math.exp((double) c * ((double) bar - best));
     }
 
     @Override
@@ -58,6 +79,7 @@ final class EpsilonCollector implements HitCollector {
         }
         ids[size] = id;
         scores[size++] = score;
+        if (size > cap) overflow = true;
     }
 
     float best() {

@@ -19,14 +19,17 @@ import org.hsr.simd.Kernels;
  *       top-R collector; {@code epsilon:E} walks best-first with a bar that follows the row maximum, then keeps the
  *       smallest prefix of the candidates whose certified dropped mass (from the index's bounds on every skipped
  *       key) is at most E. A row is computed densely (a fallback row) when no key passes a threshold or when the
- *       certified set holds more than half the keys.</li>
+ *       certified set would hold more than a tenth of the keys (the walk stops there).</li>
  * </ul>
  * Instances keep scratch buffers and are not thread-safe: use one per thread.
  */
 public final class SparseAttention {
 
-    /** Above this kept fraction a certified softmax row is cheaper dense. */
-    static final double DENSE_FALLBACK_FRACTION = 0.5;
+    /**
+     * Above this fraction of candidates a certified softmax row is computed densely: scoring and summing a tenth of
+     * the keys at random positions costs about what a dense pass over all of them does.
+     */
+    static final double DENSE_FALLBACK_FRACTION = 0.1;
 
     private final ThresholdCollector threshold = new ThresholdCollector(0f);
     private final EpsilonCollector epsilon = new EpsilonCollector();
@@ -120,26 +123,42 @@ public final class SparseAttention {
 
     private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, double e,
                                 float[] out, int outOff, AttentionStats stats) {
-        EpsilonCollector col = epsilon;
-        col.reset(c, visible, e);
-        // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
-        for (int j = keys.indexed(); j < visible; j++) {
-            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
-            work.keysScored++;
-            col.collect(j, s);
+        int cap = (int) (DENSE_FALLBACK_FRACTION * visible);
+        // rounding slack on every fp32 score: the bound must hold for the float64 scores too
+        double delta = 4.0 * (keys.d() + 4) * 0x1p-24 * c * norm(q, qOff, keys.d()) * keys.maxKeyNorm() + 1e-7;
+        // first a tight bar (ln(1/E) + 4 below the maximum), which certifies whenever the skipped keys' bounds lie well
+        // below it; if not, the safe bar ln(N/E), with which every skipped key has probability <= E/N
+        double[] gaps = {Math.log(1 / e) + 4, Math.log(Math.max(visible, 1) / e) + 0.01};
+        for (double gap : gaps) {
+            EpsilonCollector col = epsilon;
+            col.reset(c, gap, cap);
+            // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
+            for (int j = keys.indexed(); j < visible; j++) {
+                float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+                work.keysScored++;
+                col.collect(j, s);
+            }
+            keys.index().search(q, qOff, col, work);
+            if (col.overflow) break; // more than `cap` candidates: dense is cheaper
+            if (certify(keys, col, q, qOff, c, e, delta, visible, out, outOff, stats)) return;
         }
-        keys.index().search(q, qOff, col, work);
+        fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
+    }
+
+    /**
+     * Picks the smallest prefix of the candidates (by descending score) whose certified dropped mass is at most E and
+     * computes the row over it; returns false when even all candidates do not certify.
+     */
+    private boolean certify(Keys keys, EpsilonCollector col, float[] q, int qOff, float c, double e, double delta,
+                            int visible, float[] out, int outOff, AttentionStats stats) {
         int n = col.size;
-        // candidates by descending score
-        long[] packed = new long[n];
+        long[] packed = new long[n]; // candidates by descending score
         for (int i = 0; i < n; i++) {
             int bits = Float.floatToIntBits(col.scores[i]);
             int ord = bits < 0 ? ~bits : bits | 0x80000000;
             packed[i] = ((long) ~ord << 32) | i;
         }
         Arrays.sort(packed);
-        // rounding slack on every fp32 score: the bound must hold for the float64 scores too
-        double delta = 4.0 * (keys.d() + 4) * 0x1p-24 * c * norm(q, qOff, keys.d()) * keys.maxKeyNorm() + 1e-7;
         double best = col.best();
         double dropped = col.prunedSum() * Math.exp(delta); // Σ exp(c·(ub − best)) over skipped keys, inflated
         double[] tail = new double[n + 1]; // tail[i] = Σ_{rank >= i} exp(c·(s − best) + δ)
@@ -156,11 +175,7 @@ public final class SparseAttention {
             bound = d / (d + keptSum);
             if (bound <= e) break;
         }
-        if (bound > e || keep > DENSE_FALLBACK_FRACTION * visible) {
-            // cannot certify with the candidates (only possible through rounding), or dense is cheaper
-            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
-            return;
-        }
+        if (!(bound <= e)) return false;
         int[] ids = new int[keep];
         float[] sc = new float[keep];
         for (int i = 0; i < keep; i++) {
@@ -171,6 +186,7 @@ public final class SparseAttention {
         count(stats, visible, keep, false, false);
         if (stats != null) stats.droppedMassBoundMax = Math.max(stats.droppedMassBoundMax, bound);
         lastBound = bound;
+        return true;
     }
 
     /** The certified dropped-mass bound of the last {@code epsilon} row (0 for a dense fallback). */
@@ -241,10 +257,18 @@ public final class SparseAttention {
         if (fallback) stats.fallbackRows++;
     }
 
+    /** Float64 dot product of float vectors (products exact in double); four chains to hide the add latency. */
     private static double dot64(float[] a, int aOff, float[] b, int bOff, int len) {
-        double s = 0;
-        for (int i = 0; i < len; i++) s += (double) a[aOff + i] * b[bOff + i];
-        return s;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            s0 += (double) a[aOff + i] * b[bOff + i];
+            s1 += (double) a[aOff + i + 1] * b[bOff + i + 1];
+            s2 += (double) a[aOff + i + 2] * b[bOff + i + 2];
+            s3 += (double) a[aOff + i + 3] * b[bOff + i + 3];
+        }
+        for (; i < len; i++) s0 += (double) a[aOff + i] * b[bOff + i];
+        return (s0 + s1) + (s2 + s3);
     }
 
     private static double norm(float[] x, int off, int len) {

@@ -59,6 +59,9 @@ public final class BlockIndex implements HalfSpaceIndex {
     private static final class Scratch {
         float[] qs;
         final float[] sketch = new float[BLOCK];
+        final int[] slots = new int[BLOCK];
+        final double[] mass = new double[1];
+        float[] centerDots = new float[0];
         float[] ub = new float[0];
         int[] order = new int[0];
         float[] tailScores = new float[512];
@@ -275,10 +278,16 @@ public final class BlockIndex implements HalfSpaceIndex {
                 Arrays.sort(keyed);
                 for (int i = 0; i < s.blocks; i++) sc.order[i] = (int) keyed[i];
             }
+            if (!bestFirst) { // all centre dot products in one pass over the centres
+                if (sc.centerDots.length < s.blocks) sc.centerDots = new float[s.blocks];
+                Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, sc.centerDots, 0);
+            }
+            float[] baseDots = bestFirst ? sc.ub : sc.centerDots;
             for (int i = 0; i < s.blocks; i++) {
                 int b = bestFirst ? sc.order[i] : i;
+                if (collector.minCompetitiveScore() == Float.POSITIVE_INFINITY) break; // the collector wants no more
                 float tc = collector.minCompetitiveScore() - qMu - slackMu;
-                float base = bestFirst ? sc.ub[b] : Kernels.dot(q, qOff, s.center, b * d, d);
+                float base = baseDots[b];
                 bytes += (long) (d + 1) * Float.BYTES;
                 if (base + qNorm * s.radius[b] < tc) {
                     if (bestFirst) {
@@ -295,26 +304,58 @@ public final class BlockIndex implements HalfSpaceIndex {
                     if (reportPruned) collector.pruned(base + qNorm * s.radius[b] + shift, blockKeys(s, b));
                     continue;
                 }
-                for (int t = 0; t < d; t++) sc.qs[t] = q[qOff + t] * s.scale[b * dPad + t];
-                Kernels.int8Scores(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
+                Kernels.mul(q, qOff, s.scale, b * dPad, sc.qs, 0, d);
                 sketchRead += BLOCK;
                 bytes += (long) BLOCK * (dPad + 2 * Integer.BYTES) + (long) dPad * Float.BYTES;
+                if (!reportPruned) {
+                    // the fused kernel: sketch scores and their bounds in vector form, only candidates come back
+                    int candidates = Kernels.int8Filter(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs,
+                            base, qNorm, s.errBound, b * BLOCK, tc, sc.slots);
+                    for (int c = 0; c < candidates; c++) {
+                        int slot = b * BLOCK + sc.slots[c];
+                        int id = s.slotId[slot];
+                        if (id < 0) continue;
+                        float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                        scored++;
+                        if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+                    }
+                    continue;
+                }
+                float expScale = collector.prunedExpScale();
+                if (!Float.isNaN(expScale)) {
+                    // bulk: the kernel sums exp(scale·(bound − bar)) over the keys it prunes
+                    sc.mass[0] = 0;
+                    int candidates = Kernels.int8FilterMass(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes,
+                            sc.qs, base, qNorm, s.errBound, b * BLOCK, tc, expScale, sc.slots, sc.mass);
+                    collector.prunedMass(sc.mass[0], tc + shift);
+                    for (int c = 0; c < candidates; c++) {
+                        int slot = b * BLOCK + sc.slots[c];
+                        int id = s.slotId[slot];
+                        if (id < 0) continue;
+                        float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                        scored++;
+                        if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+                        else collector.pruned(exact, 1);
+                    }
+                    continue;
+                }
+                Kernels.int8Scores(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
                 for (int j = 0; j < BLOCK; j++) {
                     int slot = b * BLOCK + j;
                     int id = s.slotId[slot];
                     float sketchBound = base + sc.sketch[j] + qNorm * s.errBound[slot];
                     if (sketchBound < tc) {
-                        if (reportPruned && id >= 0) collector.pruned(sketchBound + shift, 1);
+                        if (id >= 0) collector.pruned(sketchBound + shift, 1);
                         continue;
                     }
                     if (id < 0) continue;
                     float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
                     scored++;
-                    bytes += (long) d * Float.BYTES;
                     if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
-                    else if (reportPruned) collector.pruned(exact, 1);
+                    else collector.pruned(exact, 1);
                 }
             }
+            bytes += (scored - s.tailCount) * (long) d * Float.BYTES;
         }
         if (work != null) {
             work.keysSeen += s.size;

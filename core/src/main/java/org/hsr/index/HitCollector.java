@@ -11,6 +11,7 @@ public interface HitCollector {
     /**
      * Keys with {@code <q,k>} below this raw dot product are not wanted. A half-space collector returns its fixed
      * threshold t; a top-R collector returns its current R-th best (or {@code -Infinity} until it holds R keys).
+     * {@code +Infinity} means the collector wants nothing more: the walk may stop.
      */
     float minCompetitiveScore();
 
@@ -35,4 +36,19 @@ public interface HitCollector {
      * exact score of a key that was scored and fell below the bar). Called only when {@link #wantsPruned()}.
      */
     default void pruned(float upperBound, int count) {}
+
+    /**
+     * For collectors that only need {@code Σ exp(scale·ub)} over the skipped keys (the certified softmax): the scale,
+     * or NaN (the default) to receive every bound through {@link #pruned}. When it is a number the walk reports sketch
+     * pruning in bulk through {@link #prunedMass}.
+     */
+    default float prunedExpScale() {
+        return Float.NaN;
+    }
+
+    /**
+     * Bulk pruning report: {@code sumExp = Σ exp(prunedExpScale()·(ub − bar))} over skipped keys whose bounds ub lie
+     * below {@code bar} (a raw dot product), each term at most 1.
+     */
+    default void prunedMass(double sumExp, float bar) {}
 }

@@ -36,6 +36,9 @@ public interface KernelSupport {
      */
     float reluPowAndSum(float[] x, int off, int len, float bias, int alpha);
 
+    /** {@code out[outOff+i] = a[aOff+i]·b[bOff+i]} for {@code i < len}. */
+    void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len);
+
     /** In place {@code x[i] *= s}. */
     void scale(float[] x, int off, int len, float s);
 
@@ -61,4 +64,20 @@ public interface KernelSupport {
      * {@code c < dv}, values row-major.
      */
     void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff);
+
+    /**
+     * The sketch filter of one block, fused with {@link #int8Scores}: for slot {@code s < groups*lanes}, with
+     * {@code sketch_s} its int8 score, writes {@code s} to {@code outSlots} (ascending) when
+     * {@code base + sketch_s + qNorm·err[errOff+s] >= tc}; returns how many it wrote.
+     */
+    int int8Filter(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
+                   float[] err, int errOff, float tc, int[] outSlots);
+
+    /**
+     * {@link #int8Filter} that also sums, over the slots that fail the bound, {@code exp(max(expScale·(bound − tc), −80))}
+     * into {@code mass[0]} (each term in [e^-80, 1], never below its unclamped value): the certified softmax policy's
+     * dropped mass, without a call per key.
+     */
+    int int8FilterMass(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
+                       float[] err, int errOff, float tc, float expScale, int[] outSlots, double[] mass);
 }

@@ -68,6 +68,14 @@ public final class Kernels {
         return IMPL.reluPowAndSum(x, off, len, bias, alpha);
     }
 
+    /** Element-wise product {@code out = a ⊙ b} over {@code len} entries. */
+    public static void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
+        Objects.checkFromIndexSize(aOff, len, a.length);
+        Objects.checkFromIndexSize(bOff, len, b.length);
+        Objects.checkFromIndexSize(outOff, len, out.length);
+        IMPL.mul(a, aOff, b, bOff, out, outOff, len);
+    }
+
     /** In place {@code x *= s}. */
     public static void scale(float[] x, int off, int len, float s) {
         Objects.checkFromIndexSize(off, len, x.length);
@@ -101,5 +109,27 @@ public final class Kernels {
         Objects.checkFromIndexSize(vOff, Math.multiplyExact(count, dv), v.length);
         Objects.checkFromIndexSize(outOff, dv, out.length);
         IMPL.weightedSum(w, wOff, v, vOff, count, dv, out, outOff);
+    }
+
+    /** The fused sketch filter of one block; see {@link KernelSupport#int8Filter}. */
+    public static int int8Filter(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base,
+                                 float qNorm, float[] err, int errOff, float tc, int[] outSlots) {
+        Objects.checkFromIndexSize(off, Math.multiplyExact(groups, quads * lanes), codes.length);
+        Objects.checkFromIndexSize(0, 4 * quads, qs.length);
+        Objects.checkFromIndexSize(errOff, groups * lanes, err.length);
+        Objects.checkFromIndexSize(0, groups * lanes, outSlots.length);
+        return IMPL.int8Filter(codes, off, groups, quads, lanes, qs, base, qNorm, err, errOff, tc, outSlots);
+    }
+
+    /** The fused sketch filter that also sums the pruned slots' exp terms; see {@link KernelSupport#int8FilterMass}. */
+    public static int int8FilterMass(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base,
+                                     float qNorm, float[] err, int errOff, float tc, float expScale, int[] outSlots,
+                                     double[] mass) {
+        Objects.checkFromIndexSize(off, Math.multiplyExact(groups, quads * lanes), codes.length);
+        Objects.checkFromIndexSize(0, 4 * quads, qs.length);
+        Objects.checkFromIndexSize(errOff, groups * lanes, err.length);
+        Objects.checkFromIndexSize(0, groups * lanes, outSlots.length);
+        return IMPL.int8FilterMass(codes, off, groups, quads, lanes, qs, base, qNorm, err, errOff, tc, expScale,
+                outSlots, mass);
     }
 }

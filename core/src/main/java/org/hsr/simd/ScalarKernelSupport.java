@@ -67,6 +67,13 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
+        for (int i = 0; i < len; i++) {
+            out[outOff + i] = a[aOff + i] * b[bOff + i];
+        }
+    }
+
+    @Override
     public void scale(float[] x, int off, int len, float s) {
         for (int i = 0; i < len; i++) {
             x[off + i] *= s;
@@ -107,5 +114,48 @@ public final class ScalarKernelSupport implements KernelSupport {
         for (int j = 0; j < count; j++) {
             axpy(w[wOff + j], v, vOff + j * dv, out, outOff, dv);
         }
+    }
+
+    @Override
+    public int int8Filter(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
+                          float[] err, int errOff, float tc, int[] outSlots) {
+        int count = 0;
+        for (int g = 0; g < groups; g++) {
+            for (int l = 0; l < lanes; l++) {
+                float sketch = 0f;
+                for (int p = 0; p < quads; p++) {
+                    int w = codes[off + (g * quads + p) * lanes + l];
+                    sketch += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
+                            + qs[4 * p + 3] * (byte) (w >> 24);
+                }
+                int s = g * lanes + l;
+                if (base + sketch + qNorm * err[errOff + s] >= tc) outSlots[count++] = s;
+            }
+        }
+        return count;
+    }
+
+    @Override
+    public int int8FilterMass(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base,
+                              float qNorm, float[] err, int errOff, float tc, float expScale, int[] outSlots,
+                              double[] mass) {
+        int count = 0;
+        double sum = 0;
+        for (int g = 0; g < groups; g++) {
+            for (int l = 0; l < lanes; l++) {
+                float sketch = 0f;
+                for (int p = 0; p < quads; p++) {
+                    int w = codes[off + (g * quads + p) * lanes + l];
+                    sketch += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
+                            + qs[4 * p + 3] * (byte) (w >> 24);
+                }
+                int s = g * lanes + l;
+                float bound = base + sketch + qNorm * err[errOff + s];
+                if (bound >= tc) outSlots[count++] = s;
+                else sum += Math.exp(Math.max(-80.0, (double) expScale * (bound - tc))); // as the vector form
+            }
+        }
+        mass[0] += sum;
+        return count;
     }
 }

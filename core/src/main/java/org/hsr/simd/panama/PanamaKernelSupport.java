@@ -5,6 +5,7 @@ import static org.hsr.simd.panama.PanamaVectorConstants.HAS_FAST_FMA;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.hsr.simd.KernelSupport;
@@ -21,6 +22,7 @@ public final class PanamaKernelSupport implements KernelSupport {
     private static final VectorSpecies<Float> S = FLOAT_SPECIES;
     private static final int L = S.length();
     private static final VectorSpecies<Integer> IS = PanamaVectorConstants.INT_SPECIES;
+    private static final float MIN_EXPONENT = -80f;
     private static final ScalarKernelSupport SCALAR = new ScalarKernelSupport();
 
     public PanamaKernelSupport() {}
@@ -195,6 +197,22 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
+        if (len < 2 * L) {
+            SCALAR.mul(a, aOff, b, bOff, out, outOff, len);
+            return;
+        }
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, a, aOff + i).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < len; i++) {
+            out[outOff + i] = a[aOff + i] * b[bOff + i];
+        }
+    }
+
+    @Override
     public void scale(float[] x, int off, int len, float s) {
         if (len < 2 * L) {
             SCALAR.scale(x, off, len, s);
@@ -247,27 +265,8 @@ public final class PanamaKernelSupport implements KernelSupport {
             SCALAR.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
             return;
         }
-        // The form PERF-NOTES measured fast on AVX2: sign-extend each byte of the packed int lanes with LSHL/ASHR,
-        // castShape to float, fma with the broadcast query coordinate; four accumulators, one per byte position, so
-        // the four FMA chains are independent. (convert(I2F) and ByteVector B2F fall off the intrinsics.)
         for (int g = 0; g < groups; g++) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            int base = off + g * quads * lanes;
-            for (int p = 0; p < quads; p++) {
-                IntVector w = IntVector.fromArray(IS, codes, base + p * lanes);
-                FloatVector b0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                        .castShape(S, 0);
-                FloatVector b1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
-                        .castShape(S, 0);
-                FloatVector b2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
-                        .castShape(S, 0);
-                FloatVector b3 = (FloatVector) w.lanewise(VectorOperators.ASHR, 24).castShape(S, 0);
-                a0 = fma(b0, FloatVector.broadcast(S, qs[4 * p]), a0);
-                a1 = fma(b1, FloatVector.broadcast(S, qs[4 * p + 1]), a1);
-                a2 = fma(b2, FloatVector.broadcast(S, qs[4 * p + 2]), a2);
-                a3 = fma(b3, FloatVector.broadcast(S, qs[4 * p + 3]), a3);
-            }
-            a0.add(a1).add(a2.add(a3)).intoArray(out, outOff + g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, qs).intoArray(out, outOff + g * lanes);
         }
     }
 
@@ -326,5 +325,86 @@ public final class PanamaKernelSupport implements KernelSupport {
                 out[outOff + c] = s;
             }
         }
+    }
+
+    /**
+     * Int8 scores of one group of {@code IS.length()} keys. The form PERF-NOTES measured fast on AVX2: sign-extend each
+     * byte of the packed int lanes with LSHL/ASHR, castShape to float, fma with the broadcast query coordinate; four
+     * accumulators, one per byte position, so the four FMA chains are independent. (convert(I2F) and ByteVector B2F
+     * fall off the intrinsics.)
+     */
+    private static FloatVector groupScores(int[] codes, int base, int quads, float[] qs) {
+        int lanes = IS.length();
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int p = 0; p < quads; p++) {
+            IntVector w = IntVector.fromArray(IS, codes, base + p * lanes);
+            FloatVector b0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .castShape(S, 0);
+            FloatVector b1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
+                    .castShape(S, 0);
+            FloatVector b2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
+                    .castShape(S, 0);
+            FloatVector b3 = (FloatVector) w.lanewise(VectorOperators.ASHR, 24).castShape(S, 0);
+            a0 = fma(b0, FloatVector.broadcast(S, qs[4 * p]), a0);
+            a1 = fma(b1, FloatVector.broadcast(S, qs[4 * p + 1]), a1);
+            a2 = fma(b2, FloatVector.broadcast(S, qs[4 * p + 2]), a2);
+            a3 = fma(b3, FloatVector.broadcast(S, qs[4 * p + 3]), a3);
+        }
+        return a0.add(a1).add(a2.add(a3));
+    }
+
+    @Override
+    public int int8Filter(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
+                          float[] err, int errOff, float tc, int[] outSlots) {
+        if (lanes != IS.length()) {
+            return SCALAR.int8Filter(codes, off, groups, quads, lanes, qs, base, qNorm, err, errOff, tc, outSlots);
+        }
+        // the bound base + sketch + ‖q‖·err compared in vector form: most groups have no candidate and cost no branch
+        FloatVector baseV = FloatVector.broadcast(S, base);
+        int count = 0;
+        for (int g = 0; g < groups; g++) {
+            FloatVector bound = groupScores(codes, off + g * quads * lanes, quads, qs).add(baseV)
+                    .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
+            VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
+            if (pass.anyTrue()) {
+                long bits = pass.toLong();
+                while (bits != 0) {
+                    outSlots[count++] = g * lanes + Long.numberOfTrailingZeros(bits);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        return count;
+    }
+
+    @Override
+    public int int8FilterMass(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base,
+                              float qNorm, float[] err, int errOff, float tc, float expScale, int[] outSlots,
+                              double[] mass) {
+        if (lanes != IS.length()) {
+            return SCALAR.int8FilterMass(codes, off, groups, quads, lanes, qs, base, qNorm, err, errOff, tc, expScale,
+                    outSlots, mass);
+        }
+        FloatVector baseV = FloatVector.broadcast(S, base);
+        FloatVector tcV = FloatVector.broadcast(S, tc);
+        FloatVector acc = FloatVector.zero(S);
+        int count = 0;
+        for (int g = 0; g < groups; g++) {
+            FloatVector bound = groupScores(codes, off + g * quads * lanes, quads, qs).add(baseV)
+                    .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
+            VectorMask<Float> pass = bound.compare(VectorOperators.GE, tcV);
+            // exp(expScale·(bound − tc)) <= 1 on the failing lanes; the passing lanes add nothing. The exponent is
+            // clamped at -80 so a term never underflows below its true value (the sum must stay an upper bound).
+            acc = acc.add(bound.sub(tcV).mul(expScale).max(MIN_EXPONENT).lanewise(VectorOperators.EXP), pass.not());
+            if (pass.anyTrue()) {
+                long bits = pass.toLong();
+                while (bits != 0) {
+                    outSlots[count++] = g * lanes + Long.numberOfTrailingZeros(bits);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        mass[0] += acc.reduceLanes(VectorOperators.ADD);
+        return count;
     }
 }
