@@ -15,6 +15,8 @@ import org.hsr.attention.DenseReference;
 import org.hsr.attention.HsrAttention;
 import org.hsr.attention.Selection;
 import org.hsr.attention.SparseAttention;
+import org.hsr.attention.baseline.QuestAttention;
+import org.hsr.attention.baseline.SinkWindowAttention;
 import org.hsr.index.BlockIndex;
 import org.hsr.index.FlatIndex;
 import org.hsr.index.HalfSpaceIndex;
@@ -29,14 +31,19 @@ import picocli.CommandLine.Parameters;
  * {@code hsr} (the block index). Errors are measured against the float64 dense reference.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark dense, flat and hsr attention side by side (decode: one query per step; prefill: causal m = n).")
+        description = {"Benchmark dense, flat and hsr attention and their peers side by side, in one process.",
+                "decode: one query per step; prefill: causal m = n; sparsity: active keys per row vs n under the "
+                        + "paper's bias (fitted exponent vs 4/5); error: dropped mass and output error of every "
+                        + "softmax policy vs its kept fraction."})
 final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", description = "decode or prefill") String workload;
+    @Parameters(index = "0", description = "decode, prefill, sparsity or error") String workload;
     @Option(names = "--n", split = ",", description = "key counts (default decode 8192,32768,131072; prefill 2048,4096,8192)") List<Integer> ns;
     @Option(names = "--d", defaultValue = "128", description = "head dimension (default: ${DEFAULT-VALUE})") int d;
     @Option(names = "--dist", defaultValue = "gaussian", description = "gaussian or llm (synthetic)") String dist;
     @Option(names = "--kind", defaultValue = "relu", description = "relu or softmax (default: ${DEFAULT-VALUE})") String kind;
     @Option(names = "--select", defaultValue = "epsilon:1e-3", description = "softmax selection (default: ${DEFAULT-VALUE})") String select;
+    @Option(names = "--budget", description = "token budget of the quest and window peers (default n/32)") Integer budget;
+    @Option(names = "--no-faiss", description = "skip the FAISS peer") boolean noFaiss;
     @Option(names = "--queries", defaultValue = "16", description = "decode queries timed per n (default: ${DEFAULT-VALUE})") int queries;
     @Option(names = "--threads", defaultValue = "1", description = "threads (only 1 is supported so far)") int threads;
     @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
@@ -45,8 +52,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!workload.equals("decode") && !workload.equals("prefill")) {
-            throw new UsageException("bench workload must be decode or prefill, got " + workload);
+        if (!List.of("decode", "prefill", "sparsity", "error").contains(workload)) {
+            throw new UsageException("bench workload must be decode, prefill, sparsity or error, got " + workload);
         }
         if (!dist.equals("gaussian") && !dist.equals("llm")) throw new UsageException("--dist must be gaussian or llm, got " + dist);
         if (threads != 1) throw new UsageException("--threads: only 1 is supported so far, got " + threads);
@@ -61,20 +68,47 @@ final class BenchCommand implements Callable<Integer> {
         };
         Selection selection = relu ? null : Selection.parse(select);
         boolean decode = workload.equals("decode");
+        if (workload.equals("sparsity")) return Analyses.sparsity(this, quick);
+        if (workload.equals("error")) return Analyses.error(this, quick);
         List<Integer> sizes = ns != null ? ns : quick ? (decode ? List.of(4096, 16384) : List.of(1024, 2048))
                 : decode ? List.of(8192, 32768, 131072) : List.of(2048, 4096, 8192);
         int nq = quick ? Math.min(queries, 8) : queries;
+        List<String> methods = new ArrayList<>(List.of("dense", "flat", "hsr"));
+        if (!relu && decode) methods.addAll(List.of("quest", "window"));
+        boolean faiss = decode && !noFaiss && (relu || selection instanceof Selection.Threshold);
         List<Map<String, Object>> results = new ArrayList<>();
-        Progress progress = new Progress(sizes.size() * 3);
+        Progress progress = new Progress(sizes.size() * (methods.size() + (faiss ? 1 : 0)));
+        Map<String, Object> bandwidth = new LinkedHashMap<>();
         for (int n : sizes) {
             CliIO.requirePositive(n, "--n");
             SplittableRandom r = new SplittableRandom(n * 31L + d);
             Workloads.Data data = Workloads.make(dist, r, n, decode ? nq : n, d);
             float bias = (float) (data.scoreStd() * Math.sqrt(0.4 * Math.log(n)));
             AttentionConfig cfg = relu ? AttentionConfig.relu(1, bias, !decode) : AttentionConfig.softmax(!decode);
-            for (String method : List.of("dense", "flat", "hsr")) {
-                results.add(decode ? decode(method, data, n, cfg, selection) : prefill(method, data, n, cfg, selection));
+            double readGBs = readBandwidth(data, n);
+            bandwidth.put(String.valueOf(n), readGBs);
+            for (String method : methods) {
+                Map<String, Object> row = decode ? decode(method, data, n, cfg, selection) : prefill(method, data, n, cfg, selection);
+                double bytes = ((Number) row.get("bytes_per_query")).doubleValue();
+                row.put("bandwidth_frac", bytes / ((Double) row.get("ms_median") * 1e-3) / 1e9 / readGBs);
+                results.add(row);
                 progress.step(workload + " n=" + n + " " + method);
+            }
+            if (faiss) {
+                float t = relu ? bias / cfg.scaleFor(d) : ((Selection.Threshold) selection).t() / cfg.scaleFor(d);
+                FaissPeer.Result f = FaissPeer.rangeSearch(data.k(), n, data.q(), nq, d, t);
+                if (f.skipped() == null) {
+                    Map<String, Object> row = row("faiss", n, f.msPerQuery(), new AttentionStats(), Double.NaN, 0);
+                    row.put("keys_touched_frac", 1.0);
+                    row.put("kept_frac", (double) f.reported() / nq / n);
+                    row.put("note", "FAISS IndexFlatIP.range_search, 1 thread, search time only (no attention)");
+                    row.put("bytes_per_query", (double) n * d * 4);
+                    row.put("bandwidth_frac", (double) n * d * 4 / (f.msPerQuery() * 1e-3) / 1e9 / readGBs);
+                    results.add(row);
+                } else {
+                    System.err.println("\nhsr bench: " + f.skipped());
+                }
+                progress.step(workload + " n=" + n + " faiss");
             }
         }
         progress.done();
@@ -85,12 +119,26 @@ final class BenchCommand implements Callable<Integer> {
         js.put("kernels", Kernels.impl().name());
         js.put("java", System.getProperty("java.version"));
         js.put("cpus", Runtime.getRuntime().availableProcessors());
+        js.put("read_bandwidth_gbs", bandwidth);
         js.put("results", results);
         js.put("slopes", slopes(results));
         new CliIO.Outputs().json(json, js).write();
         if (html != null) writeHtml(html, js);
         System.out.println(Report.markdown(results));
         return 0;
+    }
+
+    /** Plain SIMD streaming read of the keys and values (GB/s, median of 7): the machine's limit for this data. */
+    private double readBandwidth(Workloads.Data data, int n) {
+        double[] ms = new double[7];
+        float sink = 0;
+        for (int rep = -2; rep < ms.length; rep++) {
+            long t0 = System.nanoTime();
+            sink += Kernels.sum(data.k(), 0, n * d) + Kernels.sum(data.v(), 0, n * d);
+            if (rep >= 0) ms[rep] = (System.nanoTime() - t0) / 1e6;
+        }
+        if (sink == 42.4242f) System.err.print(""); // keeps the sums alive
+        return (double) n * 2 * d * 4 / (CliIO.median(ms) * 1e-3) / 1e9;
     }
 
     private static void writeHtml(Path html, Map<String, Object> js) throws java.io.IOException {
@@ -103,6 +151,9 @@ final class BenchCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         HalfSpaceIndex index = method.equals("flat") ? new FlatIndex(d) : method.equals("hsr") ? new BlockIndex(d) : null;
         if (index != null) index.add(data.k(), n);
+        QuestAttention quest = method.equals("quest") ? new QuestAttention(data.k(), 0, n, d) : null;
+        SinkWindowAttention window = method.equals("window") ? new SinkWindowAttention() : null;
+        int tokens = budget != null ? budget : Math.max(64, n / 32);
         double buildMs = (System.nanoTime() - t0) / 1e6;
         float maxNorm = maxNorm(data.k(), n, d);
         var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, d, maxNorm);
@@ -116,7 +167,11 @@ final class BenchCommand implements Callable<Integer> {
             for (int i = 0; i < nq; i++) {
                 AttentionStats st = pass == 1 ? stats : new AttentionStats();
                 long s = System.nanoTime();
-                if (index == null) {
+                if (quest != null) {
+                    quest.attendRow(data.q(), i * d, data.v(), 0, d, tokens, c, out, 0, st);
+                } else if (window != null) {
+                    window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, 4, tokens - 4, c, out, 0, st);
+                } else if (index == null) {
                     dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, cfg, c, out, 0, st);
                 } else {
                     sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
@@ -125,7 +180,14 @@ final class BenchCommand implements Callable<Integer> {
                 if (pass == 1 && i < 2) maxErr = Math.max(maxErr, relErr(out, data, i, n, cfg));
             }
         }
-        return row(method, n, CliIO.median(ms), stats, maxErr, buildMs);
+        Map<String, Object> row = row(method, n, CliIO.median(ms), stats, maxErr, buildMs);
+        if (quest != null || window != null) {
+            row.put("budget_tokens", tokens);
+            // the peers read their selected keys and values, and Quest its page bounds (2 floats per channel per page)
+            stats.bytesRead += quest != null ? (long) nq * ((n + 15) / 16) * 2L * d * 4 : 0;
+            row.put("bytes_per_query", (double) stats.bytesRead / nq + (double) stats.keptKeys / nq * d * 4);
+        }
+        return row;
     }
 
     private Map<String, Object> prefill(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
@@ -196,6 +258,7 @@ final class BenchCommand implements Callable<Integer> {
         m.put("fallback_rows", st.fallbackRows);
         m.put("dropped_mass_bound_max", st.droppedMassBoundMax);
         m.put("build_ms", buildMs);
+        m.put("bytes_per_query", st.rows == 0 ? 0.0 : (double) st.bytesRead / st.rows);
         return m;
     }
 

@@ -17,6 +17,8 @@ public final class AttentionStats {
     public long emptyRows;
     /** Sparse-softmax rows that were computed densely (no key passed, or the policy judged dense cheaper). */
     public long fallbackRows;
+    /** Bytes read: keys, index data and values (an estimate for dense: every visible key and value once). */
+    public long bytesRead;
     /** Largest certified dropped probability mass of any row ({@code epsilon} policy), else 0. */
     public double droppedMassBoundMax;
 
@@ -27,6 +29,7 @@ public final class AttentionStats {
         scoredKeys += o.scoredKeys;
         emptyRows += o.emptyRows;
         fallbackRows += o.fallbackRows;
+        bytesRead += o.bytesRead;
         droppedMassBoundMax = Math.max(droppedMassBoundMax, o.droppedMassBoundMax);
     }
 

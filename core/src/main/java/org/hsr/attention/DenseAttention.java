@@ -63,6 +63,7 @@ public final class DenseAttention {
             stats.visibleKeys += visible;
             stats.scoredKeys += visible;
             stats.keptKeys += kept;
+            stats.bytesRead += (long) visible * (d + dv) * Float.BYTES;
             if (sum == 0f) stats.emptyRows++;
         }
     }

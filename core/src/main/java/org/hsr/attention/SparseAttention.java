@@ -39,6 +39,7 @@ public final class SparseAttention {
     int[] lastKeptIds = new int[64];
     int lastKeptCount;
     private double[] exact = new double[64];
+    private int valueBytes;
 
     /** Where a row's keys and values live (caller order), and how many of them the index holds. */
     public record Keys(HalfSpaceIndex index, float[] k, int kOff, float[] v, int vOff, int indexed, int d, int dv,
@@ -51,8 +52,10 @@ public final class SparseAttention {
                           float[] out, int outOff, AttentionStats stats) {
         assert visible >= keys.indexed();
         float c = cfg.scaleFor(keys.d());
+        valueBytes = keys.dv() * Float.BYTES;
         Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
         work.keysScored = 0;
+        work.bytesRead = 0;
         if (cfg.kind() == AttentionConfig.Kind.RELU) {
             relu(keys, visible, q, qOff, cfg, c, out, outOff, stats);
         } else {
@@ -237,6 +240,7 @@ public final class SparseAttention {
             stats.visibleKeys += visible;
             stats.keptKeys += local.keptKeys;
             stats.scoredKeys += scoredBefore + visible;
+            stats.bytesRead += work.bytesRead + local.bytesRead;
             if (local.emptyRows > 0) stats.emptyRows++;
             if (countFallback) stats.fallbackRows++;
         }
@@ -249,6 +253,7 @@ public final class SparseAttention {
 
     private void count(AttentionStats stats, int visible, long kept, boolean empty, boolean fallback) {
         if (stats == null) return;
+        stats.bytesRead += work.bytesRead + kept * (long) valueBytes;
         stats.rows++;
         stats.visibleKeys += visible;
         stats.keptKeys += kept;
