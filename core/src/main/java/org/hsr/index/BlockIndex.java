@@ -167,31 +167,37 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[] errBound = grow(s.errBound, slots);
         int[] slotId = growInt(s.slotId, slots);
         float[] slotKeys = grow(s.slotKeys, (long) slots * d);
-        double[] c = new double[d];
-        double[] e = new double[d];
+        float[] rows = new float[BLOCK * d]; // (BLOCK, d) the centred keys of one block, then their residuals
+        float[] cen = new float[d];
+        float[] inv = new float[d];
+        int[] q8 = new int[dPad];
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
-            int from = nb * BLOCK, to = Math.min(n, from + BLOCK);
-            // centre: mean of the block's centred keys
-            Arrays.fill(c, 0);
-            for (int i = from; i < to; i++) {
-                for (int t = 0; t < d; t++) c[t] += x[perm[i] * d + t];
+            int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
+            for (int slot = 0; slot < cnt; slot++) System.arraycopy(x, perm[from + slot] * d, rows, slot * d, d);
+            // centre: mean of the block's centred keys; then residuals r = x − c in place
+            Arrays.fill(cen, 0f);
+            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, rows, slot * d, cen, 0, d);
+            Kernels.scale(cen, 0, d, 1f / cnt);
+            System.arraycopy(cen, 0, center, b * d, d);
+            double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * (1 + 1e-5);
+            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(-1f, cen, 0, rows, slot * d, d);
+            // per-dimension scale: largest |r| / 127
+            Arrays.fill(inv, 0f);
+            for (int slot = 0; slot < cnt; slot++) {
+                for (int t = 0; t < d; t++) inv[t] = Math.max(inv[t], Math.abs(rows[slot * d + t]));
             }
-            for (int t = 0; t < d; t++) center[b * d + t] = (float) (c[t] / (to - from));
-            double cNorm = norm(center, b * d, d);
-            // per-dimension scale: largest |x − c| / 127
             for (int t = 0; t < d; t++) {
-                double mx = 0;
-                for (int i = from; i < to; i++) mx = Math.max(mx, Math.abs(x[perm[i] * d + t] - center[b * d + t]));
-                scale[b * dPad + t] = (float) (mx / 127.0);
+                scale[b * dPad + t] = inv[t] / 127f;
+                inv[t] = inv[t] > 0f ? 127f / inv[t] : 0f;
             }
             for (int t = d; t < dPad; t++) scale[b * dPad + t] = 0f;
-            double rMax = 0;
+            double rMax = 0, kMax = 0;
             for (int slot = 0; slot < BLOCK; slot++) {
                 int gslot = b * BLOCK + slot;
                 int group = slot / lanes, lane = slot % lanes;
                 int codeBase = ((b * (BLOCK / lanes) + group) * quads) * lanes + lane;
-                if (from + slot >= to) { // padding slot: never reported
+                if (slot >= cnt) { // padding slot: never reported
                     slotId[gslot] = -1;
                     errBound[gslot] = 0f;
                     for (int p = 0; p < quads; p++) codes[codeBase + p * lanes] = 0;
@@ -201,36 +207,36 @@ public final class BlockIndex implements HalfSpaceIndex {
                 int local = perm[from + slot];
                 slotId[gslot] = firstId + local;
                 System.arraycopy(s.tail, local * d, slotKeys, gslot * d, d);
-                // codes and the exact residual e = k − μ − c − s⊙code, in double from the original key
-                double eNorm2 = 0, hatNorm2 = 0, rNorm2 = 0;
-                for (int p = 0; p < quads; p++) {
-                    int word = 0;
-                    for (int bt = 0; bt < 4; bt++) {
-                        int t = 4 * p + bt;
-                        int q8 = 0;
-                        if (t < d) {
-                            double r = (double) s.tail[local * d + t] - mu[t] - center[b * d + t];
-                            float sc = scale[b * dPad + t];
-                            q8 = sc == 0f ? 0 : (int) Math.max(-127, Math.min(127, Math.round(r / sc)));
-                            double hat = (double) sc * q8;
-                            e[t] = r - hat;
-                            eNorm2 += e[t] * e[t];
-                            hatNorm2 += hat * hat;
-                            rNorm2 += r * r;
-                        }
-                        word |= (q8 & 0xff) << (8 * bt);
-                    }
-                    codes[codeBase + p * lanes] = word;
+                // codes, and the residual e = r − s⊙code that the sketch leaves
+                float e2 = 0f, h2 = 0f, r2 = 0f;
+                for (int t = 0; t < d; t++) {
+                    float r = rows[slot * d + t];
+                    int qv = Math.max(-127, Math.min(127, Math.round(r * inv[t])));
+                    float hat = scale[b * dPad + t] * qv;
+                    float e = r - hat;
+                    e2 += e * e;
+                    h2 += hat * hat;
+                    r2 += r * r;
+                    q8[t] = qv;
                 }
-                rMax = Math.max(rMax, Math.sqrt(rNorm2));
-                // rounding of the fp32 evaluation (<q,c>, <q⊙s,code>, <q,μ>, sums) is covered by gamma
-                errBound[gslot] = (float) ((Math.sqrt(eNorm2) + gamma * (cNorm + Math.sqrt(hatNorm2) + muNorm))
-                        * (1 + 1e-6));
+                for (int p = 0; p < quads; p++) {
+                    codes[codeBase + p * lanes] = (q8[4 * p] & 0xff) | (q8[4 * p + 1] & 0xff) << 8
+                            | (q8[4 * p + 2] & 0xff) << 16 | (q8[4 * p + 3] & 0xff) << 24;
+                }
+                double kNorm = Math.sqrt(Kernels.dot(s.tail, local * d, s.tail, local * d, d));
+                double rNorm = Math.sqrt(r2), hatNorm = Math.sqrt(h2);
+                rMax = Math.max(rMax, rNorm);
+                kMax = Math.max(kMax, kNorm);
+                // The float arithmetic above (k − μ, − c, s·code, the sums of squares) is off from the exact residual
+                // by at most a few units of roundoff of ‖k‖, ‖μ‖, ‖r‖, ‖ŝ‖; gamma covers that and the query-side
+                // rounding of <q,c>, <q⊙s,code> and <q,μ>.
+                errBound[gslot] = (float) ((Math.sqrt(e2) * (1 + 1e-5)
+                        + gamma * (cNorm + hatNorm + muNorm + rNorm + kNorm)) * (1 + 1e-6));
             }
-            radius[b] = (float) ((rMax + gamma * (cNorm + rMax + muNorm)) * (1 + 1e-6));
+            radius[b] = (float) ((rMax * (1 + 1e-5) + gamma * (cNorm + rMax + muNorm + kMax)) * (1 + 1e-6));
         }
         return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codes, errBound, slotId, slotKeys,
-                new float[FOLD * d], 0);
+                new float[0], 0);
     }
 
     @Override
