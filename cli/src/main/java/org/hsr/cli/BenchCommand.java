@@ -222,22 +222,16 @@ final class BenchCommand implements Callable<Integer> {
         return row(method, n, CliIO.median(ms), stats, maxErr, 0);
     }
 
-    /** The exact-scan method for prefill: rows computed against a flat index grown causally. */
+    /** The exact-scan method for prefill: every row scans the keys before it (a flat index with a causal limit). */
     private float[] flatPrefill(AttentionInput in, AttentionConfig cfg, Selection sel, AttentionStats st) {
         int n = in.n();
         float[] out = new float[n * d];
         FlatIndex index = new FlatIndex(d);
+        index.add(in.k(), n);
         SparseAttention sparse = new SparseAttention();
-        float maxNorm = maxNorm(in.k(), n, d);
-        int indexed = 0;
-        for (int i0 = 0; i0 < n; i0 += HsrAttention.QUERY_BLOCK) {
-            int shared = i0 + 1;
-            index.add(java.util.Arrays.copyOfRange(in.k(), indexed * d, shared * d), shared - indexed);
-            indexed = shared;
-            var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, indexed, d, d, maxNorm);
-            for (int i = i0; i < Math.min(n, i0 + HsrAttention.QUERY_BLOCK); i++) {
-                sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * d, st);
-            }
+        var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, n, d, d, maxNorm(in.k(), n, d));
+        for (int i = 0; i < n; i++) {
+            sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * d, st);
         }
         return out;
     }

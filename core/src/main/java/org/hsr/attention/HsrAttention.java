@@ -5,14 +5,11 @@ import org.hsr.index.BlockIndex;
 
 /**
  * Batch attention through the half-space index: one {@link BlockIndex} per kv head, shared by the query heads of its
- * group. Non-causal calls index all keys once. Causal calls (decoding rows and the m = n prefill) run the queries in
- * blocks of {@link #QUERY_BLOCK}: before a block the index is grown to the keys every query of the block sees, and
- * the diagonal part (keys only some queries of the block see) is scored directly.
+ * group, built once over all keys in position order. Causal rows (decoding rows and the m = n prefill) search with
+ * the causal limit, so blocks of later positions are skipped whole and the block that straddles the limit is filtered
+ * by id.
  */
 public final class HsrAttention {
-
-    /** Query rows per causal block. */
-    public static final int QUERY_BLOCK = 128;
 
     private final SparseAttention sparse = new SparseAttention();
 
@@ -24,22 +21,19 @@ public final class HsrAttention {
         for (int kvh = 0; kvh < in.kvHeads(); kvh++) {
             int kOff = kvh * n * d, vOff = kvh * n * dv;
             float maxNorm = maxNorm(in.k(), kOff, n, d);
+            // keys go in by position, a fold at a time, so each block holds keys of one stretch of positions and a
+            // causal row skips every block past its last visible key
             BlockIndex index = new BlockIndex(d);
-            int indexed = 0;
-            for (int i0 = 0; i0 < m; i0 += cfg.causal() ? QUERY_BLOCK : m) {
-                int i1 = cfg.causal() ? Math.min(m, i0 + QUERY_BLOCK) : m;
-                int shared = in.visible(i0, cfg.causal()); // keys every query of the block sees
-                if (shared > indexed) {
-                    index.add(Arrays.copyOfRange(in.k(), kOff + indexed * d, kOff + shared * d), shared - indexed);
-                    indexed = shared;
-                }
-                var keys = new SparseAttention.Keys(index, in.k(), kOff, in.v(), vOff, indexed, d, dv, maxNorm);
-                for (int g = 0; g < in.groupSize(); g++) {
-                    int h = kvh * in.groupSize() + g;
-                    for (int i = i0; i < i1; i++) {
-                        sparse.attendRow(keys, in.visible(i, cfg.causal()), in.q(), in.qOffset(h, i), cfg, sel, out,
-                                (h * m + i) * dv, stats);
-                    }
+            for (int from = 0; from < n; from += BlockIndex.FOLD) {
+                int count = Math.min(BlockIndex.FOLD, n - from);
+                index.add(Arrays.copyOfRange(in.k(), kOff + from * d, kOff + (from + count) * d), count);
+            }
+            var keys = new SparseAttention.Keys(index, in.k(), kOff, in.v(), vOff, n, d, dv, maxNorm);
+            for (int g = 0; g < in.groupSize(); g++) {
+                int h = kvh * in.groupSize() + g;
+                for (int i = 0; i < m; i++) {
+                    sparse.attendRow(keys, in.visible(i, cfg.causal()), in.q(), in.qOffset(h, i), cfg, sel, out,
+                            (h * m + i) * dv, stats);
                 }
             }
         }

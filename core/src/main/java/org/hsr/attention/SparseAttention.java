@@ -10,8 +10,8 @@ import org.hsr.simd.Kernels;
 /**
  * Attention for one query row computed through a half-space index (the paper's pipelines, SPEC §3–4).
  *
- * <p>The row sees {@code visible} keys: ids {@code [0, indexed)} are in the index, ids {@code [indexed, visible)}
- * (the causal diagonal block of a prefill) are scored directly. Keys and values are also held in caller order,
+ * <p>The row sees the keys with ids {@code [0, visible)}: those below {@code indexed} through the index (a causal
+ * limit when the index holds more), those in {@code [indexed, visible)} (keys not yet indexed) scored directly. Keys and values are also held in caller order,
  * key j at {@code k[kOff + j*d]} and value j at {@code v[vOff + j*dv]}, for the value sum and for dense fallbacks.
  * <ul>
  *   <li>ReLU^α: the index reports {@code <q,k> >= b/c}; only those keys get weight {@code (s − b)^α}. Exact.</li>
@@ -50,7 +50,6 @@ public final class SparseAttention {
      */
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats) {
-        assert visible >= keys.indexed();
         float c = cfg.scaleFor(keys.d());
         valueBytes = keys.dv() * Float.BYTES;
         Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
@@ -72,7 +71,7 @@ public final class SparseAttention {
                       int outOff, AttentionStats stats) {
         // weights are non-zero exactly when <q,k> > b/c: report the half-space <q,k> >= b/c
         threshold.reset(cfg.bias() / c);
-        keys.index().search(q, qOff, threshold, work);
+        keys.index().search(q, qOff, Math.min(visible, keys.indexed()), threshold, work);
         gatherDirect(keys, visible, q, qOff, threshold);
         double sum = 0;
         long kept = 0;
@@ -97,7 +96,7 @@ public final class SparseAttention {
     private void softmaxThreshold(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float t,
                                   float[] out, int outOff, AttentionStats stats) {
         threshold.reset(t / c);
-        keys.index().search(q, qOff, threshold, work);
+        keys.index().search(q, qOff, Math.min(visible, keys.indexed()), threshold, work);
         gatherDirect(keys, visible, q, qOff, threshold);
         if (threshold.size() == 0) {
             fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
@@ -114,7 +113,7 @@ public final class SparseAttention {
             return;
         }
         TopCollector top = new TopCollector(r);
-        keys.index().search(q, qOff, top, work);
+        keys.index().search(q, qOff, Math.min(visible, keys.indexed()), top, work);
         for (int j = keys.indexed(); j < visible; j++) {
             float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
@@ -141,7 +140,7 @@ public final class SparseAttention {
                 work.keysScored++;
                 col.collect(j, s);
             }
-            keys.index().search(q, qOff, col, work);
+            keys.index().search(q, qOff, Math.min(visible, keys.indexed()), col, work);
             if (col.overflow) break; // more than `cap` candidates: dense is cheaper
             if (certify(keys, col, q, qOff, c, e, delta, visible, out, outOff, stats)) return;
         }

@@ -48,6 +48,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             int[] codes,        // (blocks, BLOCK/lanes groups, quads, lanes) packed int8 codes
             float[] errBound,   // (blocks*BLOCK) per-slot ‖e‖ + rounding margin, multiplied by ‖q‖
             int[] slotId,       // (blocks*BLOCK) caller id of each slot, -1 for padding
+            int[] idRange,      // (blocks, 2) smallest and largest id in each block (for causal limits)
             float[] slotKeys,   // (blocks*BLOCK, d) exact fp32 keys in slot order
             float[] tail,       // (tailCount, d) keys not yet folded, ids size-tailCount ..
             int tailCount) {}
@@ -80,7 +81,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         if (BLOCK % lanes != 0) throw new IllegalStateException("block " + BLOCK + " not a multiple of lanes " + lanes);
         this.gamma = 4.0 * (d + 4) * UNIT_ROUNDOFF;
         this.snap = new Snapshot(0, 0, null, 0f, new float[0], new float[0], new float[0], new int[0], new float[0],
-                new int[0], new float[0], new float[0], 0);
+                new int[0], new int[0], new float[0], new float[0], 0);
         this.scratch = ThreadLocal.withInitial(() -> new Scratch(dPad));
     }
 
@@ -130,7 +131,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         System.arraycopy(keys, 0, tail, tailCount * d, count * d);
         tailCount += count;
         Snapshot next = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale, s.codes,
-                s.errBound, s.slotId, s.slotKeys, tail, tailCount);
+                s.errBound, s.slotId, s.idRange, s.slotKeys, tail, tailCount);
         if (tailCount >= FOLD) {
             next = fold(next);
         }
@@ -166,6 +167,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         int[] codes = growInt(s.codes, (long) blocks * BLOCK * quads);
         float[] errBound = grow(s.errBound, slots);
         int[] slotId = growInt(s.slotId, slots);
+        int[] idRange = growInt(s.idRange, 2L * blocks);
         float[] slotKeys = grow(s.slotKeys, (long) slots * d);
         float[] rows = new float[BLOCK * d]; // (BLOCK, d) the centred keys of one block, then their residuals
         float[] cen = new float[d];
@@ -193,6 +195,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             }
             for (int t = d; t < dPad; t++) scale[b * dPad + t] = 0f;
             double rMax = 0, kMax = 0;
+            int minId = Integer.MAX_VALUE, maxId = -1;
             for (int slot = 0; slot < BLOCK; slot++) {
                 int gslot = b * BLOCK + slot;
                 int group = slot / lanes, lane = slot % lanes;
@@ -206,6 +209,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                 }
                 int local = perm[from + slot];
                 slotId[gslot] = firstId + local;
+                minId = Math.min(minId, firstId + local);
+                maxId = Math.max(maxId, firstId + local);
                 System.arraycopy(s.tail, local * d, slotKeys, gslot * d, d);
                 // codes, and the residual e = r − s⊙code that the sketch leaves
                 float e2 = 0f, h2 = 0f, r2 = 0f;
@@ -233,21 +238,25 @@ public final class BlockIndex implements HalfSpaceIndex {
                 errBound[gslot] = (float) ((Math.sqrt(e2) * (1 + 1e-5)
                         + gamma * (cNorm + hatNorm + muNorm + rNorm + kNorm)) * (1 + 1e-6));
             }
+            idRange[2 * b] = minId;
+            idRange[2 * b + 1] = maxId;
             radius[b] = (float) ((rMax * (1 + 1e-5) + gamma * (cNorm + rMax + muNorm + kMax)) * (1 + 1e-6));
         }
-        return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codes, errBound, slotId, slotKeys,
-                new float[0], 0);
+        return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codes, errBound, slotId, idRange,
+                slotKeys, new float[0], 0);
     }
 
     @Override
-    public void search(float[] q, int qOff, HitCollector collector, SearchWork work) {
+    public void search(float[] q, int qOff, int limit, HitCollector collector, SearchWork work) {
         Snapshot s = snap;
         Scratch sc = scratch.get();
         int firstTailId = s.size - s.tailCount;
+        int tailCount = Math.max(0, Math.min(s.tailCount, limit - firstTailId)); // the causal limit cuts the tail
+        boolean limited = limit < s.size;
         long scored = 0, sketchRead = 0, skipped = 0, bytes = 0;
         // 1. the tail, scanned exactly (first, so a top-R collector's bar rises before the blocks)
-        for (int start = 0; start < s.tailCount; start += sc.tailScores.length) {
-            int count = Math.min(sc.tailScores.length, s.tailCount - start);
+        for (int start = 0; start < tailCount; start += sc.tailScores.length) {
+            int count = Math.min(sc.tailScores.length, tailCount - start);
             Kernels.dotMany(q, qOff, s.tail, start * d, count, d, sc.tailScores, 0);
             for (int j = 0; j < count; j++) {
                 if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
@@ -257,8 +266,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                 }
             }
         }
-        scored += s.tailCount;
-        bytes += (long) s.tailCount * d * Float.BYTES;
+        scored += tailCount;
+        bytes += (long) tailCount * d * Float.BYTES;
         if (s.blocks > 0) {
             // 2. the blocks: block bound, then the sketch bound per key, then the exact fp32 score
             float qNorm = (float) (norm(q, qOff, d) * (1 + 1e-6));
@@ -292,6 +301,8 @@ public final class BlockIndex implements HalfSpaceIndex {
             for (int i = 0; i < s.blocks; i++) {
                 int b = bestFirst ? sc.order[i] : i;
                 if (collector.minCompetitiveScore() == Float.POSITIVE_INFINITY) break; // the collector wants no more
+                if (limited && s.idRange[2 * b] >= limit) continue; // every key of the block is past the causal limit
+                boolean cut = limited && s.idRange[2 * b + 1] >= limit;
                 float tc = collector.minCompetitiveScore() - qMu - slackMu;
                 float base = baseDots[b];
                 bytes += (long) (d + 1) * Float.BYTES;
@@ -301,6 +312,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                         if (reportPruned) {
                             for (int rest = i; rest < s.blocks; rest++) {
                                 int rb = sc.order[rest];
+                                if (limited && s.idRange[2 * rb] >= limit) continue;
                                 collector.pruned(sc.ub[rb] + qNorm * s.radius[rb] + shift, blockKeys(s, rb));
                             }
                         }
@@ -320,7 +332,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                     for (int c = 0; c < candidates; c++) {
                         int slot = b * BLOCK + sc.slots[c];
                         int id = s.slotId[slot];
-                        if (id < 0) continue;
+                        if (id < 0 || (cut && id >= limit)) continue;
                         float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
                         scored++;
                         if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
@@ -337,7 +349,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                     for (int c = 0; c < candidates; c++) {
                         int slot = b * BLOCK + sc.slots[c];
                         int id = s.slotId[slot];
-                        if (id < 0) continue;
+                        if (id < 0 || (cut && id >= limit)) continue;
                         float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
                         scored++;
                         if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
@@ -349,6 +361,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                 for (int j = 0; j < BLOCK; j++) {
                     int slot = b * BLOCK + j;
                     int id = s.slotId[slot];
+                    if (cut && id >= limit) continue;
                     float sketchBound = base + sc.sketch[j] + qNorm * s.errBound[slot];
                     if (sketchBound < tc) {
                         if (id >= 0) collector.pruned(sketchBound + shift, 1);
@@ -364,7 +377,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             bytes += (scored - s.tailCount) * (long) d * Float.BYTES;
         }
         if (work != null) {
-            work.keysSeen += s.size;
+            work.keysSeen += Math.min(s.size, Math.max(0, limit));
             work.blocksTotal += s.blocks;
             work.blocksSkipped += skipped;
             work.sketchEntriesRead += sketchRead;

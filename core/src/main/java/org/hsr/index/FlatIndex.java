@@ -49,11 +49,12 @@ public final class FlatIndex implements HalfSpaceIndex {
     }
 
     @Override
-    public void search(float[] q, int qOff, HitCollector collector, SearchWork work) {
+    public void search(float[] q, int qOff, int limit, HitCollector collector, SearchWork work) {
         Snapshot s = snap;
+        int size = Math.min(s.size, Math.max(0, limit));
         float[] scores = new float[CHUNK];
-        for (int start = 0; start < s.size; start += CHUNK) {
-            int count = Math.min(CHUNK, s.size - start);
+        for (int start = 0; start < size; start += CHUNK) {
+            int count = Math.min(CHUNK, size - start);
             Kernels.dotMany(q, qOff, s.keys, start * d, count, d, scores, 0);
             for (int j = 0; j < count; j++) {
                 if (scores[j] >= collector.minCompetitiveScore()) collector.collect(start + j, scores[j]);
@@ -61,9 +62,9 @@ public final class FlatIndex implements HalfSpaceIndex {
             }
         }
         if (work != null) {
-            work.keysSeen += s.size;
-            work.keysScored += s.size;
-            work.bytesRead += (long) s.size * d * Float.BYTES;
+            work.keysSeen += size;
+            work.keysScored += size;
+            work.bytesRead += (long) size * d * Float.BYTES;
         }
     }
 

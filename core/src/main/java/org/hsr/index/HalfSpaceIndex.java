@@ -33,7 +33,15 @@ public interface HalfSpaceIndex {
      * {@code collector.minCompetitiveScore()}, and passes to the collector every key whose exact fp32 {@code <q,k>}
      * is at or above it. {@code q} is read from {@code q[qOff .. qOff+d)}; {@code work} may be null.
      */
-    void search(float[] q, int qOff, HitCollector collector, SearchWork work);
+    default void search(float[] q, int qOff, HitCollector collector, SearchWork work) {
+        search(q, qOff, Integer.MAX_VALUE, collector, work);
+    }
+
+    /**
+     * The walk restricted to keys with id {@code < limit} (a causal mask: query i of a prefill sees the keys before
+     * it). Keys at or past the limit are never collected.
+     */
+    void search(float[] q, int qOff, int limit, HitCollector collector, SearchWork work);
 
     /** Reports the ids of keys with {@code <q,k> >= t}, ascending. */
     default int[] report(float[] q, float t, SearchWork work) {
