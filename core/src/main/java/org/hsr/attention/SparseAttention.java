@@ -38,7 +38,6 @@ public final class SparseAttention {
     /** Ids kept by the last row (for tests); {@code lastKeptCount == -1} means every visible key (dense). */
     int[] lastKeptIds = new int[64];
     int lastKeptCount;
-    private double[] exact = new double[64];
     private int valueBytes;
 
     /** Where a row's keys and values live (caller order), and how many of them the index holds. */
@@ -77,10 +76,15 @@ public final class SparseAttention {
         long kept = 0;
         lastKeptCount = 0;
         for (int i = 0; i < threshold.size(); i++) {
-            // the weight comes from the float64 dot product of the reported key: s − b cancels near the boundary,
-            // where an fp32 score's rounding would be a large part of it (the dense fp32 baseline has that error)
-            float r = (float) (c * dot64(q, qOff, keys.k(), keys.kOff() + threshold.ids()[i] * keys.d(), keys.d())
-                    - cfg.bias());
+            // the index reports float64-accumulated scores: s − b cancels near the boundary, where an fp32 sum's
+            // rounding would be a large part of it (the dense fp32 baseline has that error)
+            double s = (double) c * threshold.scores()[i];
+            if (s - cfg.bias() < 0.25 * Math.abs(s)) {
+                // near the bias the float rounding of the score is a visible part of s − b (times alpha in the weight):
+                // recompute it in float64 there
+                s = c * Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + threshold.ids()[i] * keys.d(), keys.d());
+            }
+            float r = (float) (s - cfg.bias());
             if (r <= 0f) continue;
             remember(threshold.ids()[i]);
             float wt = r;
@@ -115,7 +119,7 @@ public final class SparseAttention {
         TopCollector top = new TopCollector(r);
         keys.index().search(q, qOff, Math.min(visible, keys.indexed()), top, work);
         for (int j = keys.indexed(); j < visible; j++) {
-            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
             if (s >= top.minCompetitiveScore()) top.collect(j, s);
         }
@@ -136,7 +140,7 @@ public final class SparseAttention {
             col.reset(c, gap, cap);
             // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
             for (int j = keys.indexed(); j < visible; j++) {
-                float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+                float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
                 work.keysScored++;
                 col.collect(j, s);
             }
@@ -195,22 +199,18 @@ public final class SparseAttention {
     double lastBound;
 
     /**
-     * Softmax over the kept keys: {@code Σ exp(s − max)·v / Σ exp(s − max)}, with each kept key's score recomputed in
-     * float64 (kept sets are small; an fp32 score of a large-norm key is off by up to ~1e-6·|q||k|, which exp turns
-     * into a relative weight error of the same size).
+     * Softmax over the kept keys: {@code Σ exp(s − max)·v / Σ exp(s − max)}, from the float64-accumulated scores the
+     * index reports (an fp32 sum over a large-norm key is off by up to ~1e-6·|q||k|, which exp would turn into a
+     * relative weight error of the same size).
      */
     private void softmaxOver(Keys keys, float[] q, int qOff, int[] ids, float[] scores, int count, float c, float[] out, int outOff) {
         lastKeptCount = 0;
         for (int i = 0; i < count; i++) remember(ids[i]);
-        if (exact.length < count) exact = new double[Math.max(count, exact.length * 2)];
         double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < count; i++) {
-            exact[i] = c * dot64(q, qOff, keys.k(), keys.kOff() + ids[i] * keys.d(), keys.d());
-            max = Math.max(max, exact[i]);
-        }
+        for (int i = 0; i < count; i++) max = Math.max(max, scores[i]);
         double sum = 0;
         for (int i = 0; i < count; i++) {
-            float p = (float) Math.exp(exact[i] - max);
+            float p = (float) Math.exp((double) c * (scores[i] - max));
             Kernels.axpy(p, keys.v(), keys.vOff() + ids[i] * keys.dv(), out, outOff, keys.dv());
             sum += p;
         }
@@ -220,7 +220,7 @@ public final class SparseAttention {
     /** Scores the keys outside the index ({@code [indexed, visible)}) directly and offers them to the collector. */
     private void gatherDirect(Keys keys, int visible, float[] q, int qOff, ThresholdCollector col) {
         for (int j = keys.indexed(); j < visible; j++) {
-            float s = Kernels.dot(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
             if (s >= col.minCompetitiveScore()) col.collect(j, s);
         }
@@ -259,20 +259,6 @@ public final class SparseAttention {
         stats.scoredKeys += work.keysScored;
         if (empty) stats.emptyRows++;
         if (fallback) stats.fallbackRows++;
-    }
-
-    /** Float64 dot product of float vectors (products exact in double); four chains to hide the add latency. */
-    private static double dot64(float[] a, int aOff, float[] b, int bOff, int len) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 4 <= len; i += 4) {
-            s0 += (double) a[aOff + i] * b[bOff + i];
-            s1 += (double) a[aOff + i + 1] * b[bOff + i + 1];
-            s2 += (double) a[aOff + i + 2] * b[bOff + i + 2];
-            s3 += (double) a[aOff + i + 3] * b[bOff + i + 3];
-        }
-        for (; i < len; i++) s0 += (double) a[aOff + i] * b[bOff + i];
-        return (s0 + s1) + (s2 + s3);
     }
 
     private static double norm(float[] x, int off, int len) {

@@ -333,7 +333,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                         int slot = b * BLOCK + sc.slots[c];
                         int id = s.slotId[slot];
                         if (id < 0 || (cut && id >= limit)) continue;
-                        float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                        float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
                         scored++;
                         if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
                     }
@@ -350,7 +350,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                         int slot = b * BLOCK + sc.slots[c];
                         int id = s.slotId[slot];
                         if (id < 0 || (cut && id >= limit)) continue;
-                        float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                        float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
                         scored++;
                         if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
                         else collector.pruned(exact, 1);
@@ -368,7 +368,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                         continue;
                     }
                     if (id < 0) continue;
-                    float exact = Kernels.dot(q, qOff, s.slotKeys, slot * d, d);
+                    float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
                     scored++;
                     if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
                     else collector.pruned(exact, 1);

@@ -57,7 +57,10 @@ public final class FlatIndex implements HalfSpaceIndex {
             int count = Math.min(CHUNK, size - start);
             Kernels.dotMany(q, qOff, s.keys, start * d, count, d, scores, 0);
             for (int j = 0; j < count; j++) {
-                if (scores[j] >= collector.minCompetitiveScore()) collector.collect(start + j, scores[j]);
+                if (scores[j] >= collector.minCompetitiveScore()) {
+                    // a reported key gets its score accumulated in float64 (see Kernels.dotDouble)
+                    collector.collect(start + j, (float) Kernels.dotDouble(q, qOff, s.keys, (start + j) * d, d));
+                }
                 else if (collector.wantsPruned()) collector.pruned(scores[j], 1);
             }
         }

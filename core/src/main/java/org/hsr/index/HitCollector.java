@@ -15,7 +15,10 @@ public interface HitCollector {
      */
     float minCompetitiveScore();
 
-    /** A key whose exact fp32 {@code <q,k>} is {@code >= minCompetitiveScore()} at the time of the call. */
+    /**
+     * A key whose {@code <q,k>} is {@code >= minCompetitiveScore()} at the time of the call; {@code score} is the dot
+     * product accumulated in float64 and rounded to float (see {@code Kernels.dotDouble}).
+     */
     void collect(int id, float score);
 
     /** Whether the walk should visit the most promising blocks first (top-R benefits; half-space does not care). */
