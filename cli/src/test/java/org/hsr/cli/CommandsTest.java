@@ -131,7 +131,8 @@ class CommandsTest {
         assertFails(2, CliRun.run("attend", "--q", q.toString(), "--k", k.toString(), "--v", v.toString(), "--out",
                 nowhere.toString()), nowhere, "does not exist");
         // an unknown flag is a usage error too
-        assertFails(2, CliRun.run("attend", "--q", q.toString(), "--bogus"), out, "bogus");
+        assertFails(2, CliRun.run("attend", "--q", q.toString(), "--k", k.toString(), "--v", v.toString(), "--out", o,
+                "--bogus"), out, "bogus");
     }
 
     @Test
