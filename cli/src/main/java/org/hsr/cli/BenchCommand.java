@@ -268,13 +268,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     static float maxNorm(float[] k, int n, int d) {
-        double best = 0;
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int t = 0; t < d; t++) s += (double) k[j * d + t] * k[j * d + t];
-            best = Math.max(best, s);
-        }
-        return (float) (Math.sqrt(best) * (1 + 1e-6));
+        return HsrAttention.maxNorm(k, 0, n, d);
     }
 
     /** Least-squares slope of log(ms) against log(n), per method. */

@@ -40,7 +40,8 @@ public final class HsrAttention {
         return out;
     }
 
-    static float maxNorm(float[] k, int off, int n, int d) {
+    /** The largest key norm of {@code n} row-major keys at {@code off}, rounded up (for rounding slacks). */
+    public static float maxNorm(float[] k, int off, int n, int d) {
         double best = 0;
         for (int j = 0; j < n; j++) {
             double s = 0;

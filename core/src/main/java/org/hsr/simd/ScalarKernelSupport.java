@@ -98,13 +98,7 @@ public final class ScalarKernelSupport implements KernelSupport {
     public void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff) {
         for (int g = 0; g < groups; g++) {
             for (int l = 0; l < lanes; l++) {
-                float s = 0f;
-                for (int p = 0; p < quads; p++) {
-                    int w = codes[off + (g * quads + p) * lanes + l];
-                    s += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
-                            + qs[4 * p + 3] * (byte) (w >> 24);
-                }
-                out[outOff + g * lanes + l] = s;
+                out[outOff + g * lanes + l] = sketchScore(codes, off, g, l, quads, lanes, qs);
             }
         }
     }
@@ -122,12 +116,7 @@ public final class ScalarKernelSupport implements KernelSupport {
         int count = 0;
         for (int g = 0; g < groups; g++) {
             for (int l = 0; l < lanes; l++) {
-                float sketch = 0f;
-                for (int p = 0; p < quads; p++) {
-                    int w = codes[off + (g * quads + p) * lanes + l];
-                    sketch += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
-                            + qs[4 * p + 3] * (byte) (w >> 24);
-                }
+                float sketch = sketchScore(codes, off, g, l, quads, lanes, qs);
                 int s = g * lanes + l;
                 if (base + sketch + qNorm * err[errOff + s] >= tc) outSlots[count++] = s;
             }
@@ -143,12 +132,7 @@ public final class ScalarKernelSupport implements KernelSupport {
         double sum = 0;
         for (int g = 0; g < groups; g++) {
             for (int l = 0; l < lanes; l++) {
-                float sketch = 0f;
-                for (int p = 0; p < quads; p++) {
-                    int w = codes[off + (g * quads + p) * lanes + l];
-                    sketch += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
-                            + qs[4 * p + 3] * (byte) (w >> 24);
-                }
+                float sketch = sketchScore(codes, off, g, l, quads, lanes, qs);
                 int s = g * lanes + l;
                 float bound = base + sketch + qNorm * err[errOff + s];
                 if (bound >= tc) outSlots[count++] = s;
@@ -157,5 +141,16 @@ public final class ScalarKernelSupport implements KernelSupport {
         }
         mass[0] += sum;
         return count;
+    }
+
+    /** {@code Σ qs[i]·code_i} of key-lane {@code l} of group {@code g}: the sign-extended bytes, low byte first. */
+    private static float sketchScore(int[] codes, int off, int g, int l, int quads, int lanes, float[] qs) {
+        float s = 0f;
+        for (int p = 0; p < quads; p++) {
+            int w = codes[off + (g * quads + p) * lanes + l];
+            s += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
+                    + qs[4 * p + 3] * (byte) (w >> 24);
+        }
+        return s;
     }
 }
