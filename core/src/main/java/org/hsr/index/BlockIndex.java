@@ -329,14 +329,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                     // the fused kernel: sketch scores and their bounds in vector form, only candidates come back
                     int candidates = Kernels.int8Filter(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs,
                             base, qNorm, s.errBound, b * BLOCK, tc, sc.slots);
-                    for (int c = 0; c < candidates; c++) {
-                        int slot = b * BLOCK + sc.slots[c];
-                        int id = s.slotId[slot];
-                        if (id < 0 || (cut && id >= limit)) continue;
-                        float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
-                        scored++;
-                        if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
-                    }
+                    scored += scoreCandidates(s, b, candidates, sc.slots, q, qOff, cut ? limit : Integer.MAX_VALUE,
+                            collector, false);
                     continue;
                 }
                 float expScale = collector.prunedExpScale();
@@ -346,15 +340,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                     int candidates = Kernels.int8FilterMass(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes,
                             sc.qs, base, qNorm, s.errBound, b * BLOCK, tc, expScale, sc.slots, sc.mass);
                     collector.prunedMass(sc.mass[0], tc + shift);
-                    for (int c = 0; c < candidates; c++) {
-                        int slot = b * BLOCK + sc.slots[c];
-                        int id = s.slotId[slot];
-                        if (id < 0 || (cut && id >= limit)) continue;
-                        float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
-                        scored++;
-                        if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
-                        else collector.pruned(exact, 1);
-                    }
+                    scored += scoreCandidates(s, b, candidates, sc.slots, q, qOff, cut ? limit : Integer.MAX_VALUE,
+                            collector, true);
                     continue;
                 }
                 Kernels.int8Scores(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
@@ -384,6 +371,26 @@ public final class BlockIndex implements HalfSpaceIndex {
             work.keysScored += scored;
             work.bytesRead += bytes;
         }
+    }
+
+    /**
+     * The exact check of the candidates a sketch filter let through: each gets its float64-accumulated score and is
+     * collected when it clears the collector's bar (else reported as pruned when {@code reportBelow}). Returns how many
+     * keys were scored.
+     */
+    private int scoreCandidates(Snapshot s, int b, int candidates, int[] slots, float[] q, int qOff, int limit,
+                                HitCollector collector, boolean reportBelow) {
+        int scored = 0;
+        for (int c = 0; c < candidates; c++) {
+            int slot = b * BLOCK + slots[c];
+            int id = s.slotId[slot];
+            if (id < 0 || id >= limit) continue;
+            float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
+            scored++;
+            if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+            else if (reportBelow) collector.pruned(exact, 1);
+        }
+        return scored;
     }
 
     /** Real (non-padding) keys in block b: all but possibly the last block of a fold are full. */
