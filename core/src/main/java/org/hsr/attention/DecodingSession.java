@@ -1,6 +1,12 @@
 package org.hsr.attention;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.hsr.index.BlockIndex;
 
 /**
@@ -8,9 +14,13 @@ import org.hsr.index.BlockIndex;
  * step appends one position's keys and values per layer ({@link #append}), then attends every query head of the step
  * ({@link #attend}); grouped query heads share their kv head's index. Scratch buffers are reused across steps.
  *
+ * <p>With {@code threads > 1} the kv heads of a step (each with its group of query heads) run on a private pool of
+ * that many daemon threads; each kv head has its own scratch ({@link SparseAttention}) and statistics, merged after
+ * the step, so results are identical to the single-threaded ones. {@link #close} stops the pool.
+ *
  * <p>Not thread-safe: one session per sequence, driven by one thread.
  */
-public final class DecodingSession {
+public final class DecodingSession implements AutoCloseable {
     private final int layers, heads, kvHeads, d, dv;
     private final AttentionConfig cfg;
     private final Selection selection;
@@ -19,10 +29,18 @@ public final class DecodingSession {
     private final float[][] values; // (layers * kvHeads) -> (positions, dv)
     private final float[] maxKeyNorm; // (layers * kvHeads)
     private final int[] length; // (layers) positions appended per layer
-    private final SparseAttention sparse = new SparseAttention();
+    private final SparseAttention[] sparse; // (kvHeads) scratch per kv head, so heads can run in parallel
+    private final AttentionStats[] headStats; // (kvHeads) per step, merged into stats
     private final AttentionStats stats = new AttentionStats();
+    private final ExecutorService pool; // null when single-threaded
 
     public DecodingSession(int layers, int heads, int kvHeads, int d, int dv, AttentionConfig cfg, Selection selection) {
+        this(layers, heads, kvHeads, d, dv, cfg, selection, 1);
+    }
+
+    /** A session whose kv heads run on {@code threads} threads per step (1 = the calling thread only). */
+    public DecodingSession(int layers, int heads, int kvHeads, int d, int dv, AttentionConfig cfg, Selection selection,
+                           int threads) {
         if (layers < 1 || heads < 1 || kvHeads < 1 || d < 1 || dv < 1) {
             throw new IllegalArgumentException("layers, heads, kv heads, d, dv must be >= 1, got " + layers + ", "
                     + heads + ", " + kvHeads + ", " + d + ", " + dv);
@@ -47,6 +65,15 @@ public final class DecodingSession {
         values = new float[slots][];
         maxKeyNorm = new float[slots];
         length = new int[layers];
+        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        sparse = new SparseAttention[kvHeads];
+        headStats = new AttentionStats[kvHeads];
+        for (int h = 0; h < kvHeads; h++) sparse[h] = new SparseAttention();
+        pool = threads == 1 || kvHeads == 1 ? null : Executors.newFixedThreadPool(Math.min(threads, kvHeads), r -> {
+            Thread t = new Thread(r, "hsr-decode");
+            t.setDaemon(true);
+            return t;
+        });
         reset();
     }
 
@@ -108,10 +135,42 @@ public final class DecodingSession {
         int n = length[layer];
         if (n == 0) throw new IllegalArgumentException("layer " + layer + " has no keys: append before attend");
         int group = heads / kvHeads;
-        for (int h = 0; h < heads; h++) {
-            int s = layer * kvHeads + h / group;
-            var ks = new SparseAttention.Keys(index[s], keys[s], 0, values[s], 0, n, d, dv, maxKeyNorm[s]);
-            sparse.attendRow(ks, n, q, h * d, cfg, selection, out, h * dv, stats);
+        if (pool == null) {
+            for (int kvh = 0; kvh < kvHeads; kvh++) attendGroup(layer, kvh, group, n, q, out, stats);
+            return;
         }
+        List<Future<?>> done = new ArrayList<>(kvHeads);
+        for (int kvh = 0; kvh < kvHeads; kvh++) {
+            int head = kvh;
+            headStats[head] = new AttentionStats();
+            done.add(pool.submit(() -> attendGroup(layer, head, group, n, q, out, headStats[head])));
+        }
+        for (int kvh = 0; kvh < kvHeads; kvh++) {
+            try {
+                done.get(kvh).get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while attending", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) throw re;
+                throw new IllegalStateException(e.getCause());
+            }
+            stats.merge(headStats[kvh]);
+        }
+    }
+
+    /** The query heads of kv head {@code kvh}: they share its index, keys and values. */
+    private void attendGroup(int layer, int kvh, int group, int n, float[] q, float[] out, AttentionStats st) {
+        int s = layer * kvHeads + kvh;
+        var ks = new SparseAttention.Keys(index[s], keys[s], 0, values[s], 0, n, d, dv, maxKeyNorm[s]);
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+            sparse[kvh].attendRow(ks, n, q, h * d, cfg, selection, out, h * dv, st);
+        }
+    }
+
+    /** Stops the worker threads, if any. */
+    @Override
+    public void close() {
+        if (pool != null) pool.shutdownNow();
     }
 }

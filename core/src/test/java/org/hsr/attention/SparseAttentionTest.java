@@ -243,6 +243,35 @@ class SparseAttentionTest {
         assertEquals((long) steps * layers * heads, relu.stats().rows);
     }
 
+    @Test
+    void sessionOnTwoThreadsGivesTheSameOutputsAndStatistics() {
+        SplittableRandom r = new SplittableRandom(123);
+        int heads = 8, kvHeads = 4, d = 16, dv = 8;
+        AttentionConfig cfg = AttentionConfig.softmax(true);
+        try (DecodingSession one = new DecodingSession(1, heads, kvHeads, d, dv, cfg, new Selection.Epsilon(1e-3), 1);
+             DecodingSession two = new DecodingSession(1, heads, kvHeads, d, dv, cfg, new Selection.Epsilon(1e-3), 2)) {
+            float[] o1 = new float[heads * dv], o2 = new float[heads * dv];
+            for (int step = 0; step < 6000; step++) {
+                float[] k = TestData.gaussian(r, kvHeads * d), v = TestData.gaussian(r, kvHeads * dv);
+                for (int i = 0; i < k.length; i++) k[i] *= 3;
+                one.append(0, k, v);
+                two.append(0, k, v);
+                if (step % 50 == 49) {
+                    float[] q = TestData.gaussian(r, heads * d);
+                    for (int i = 0; i < q.length; i++) q[i] *= 3; // peaked rows: the certified sets are small
+                    one.attend(0, q, o1);
+                    two.attend(0, q, o2);
+                    assertArrayEquals(o1, o2, "step " + step);
+                }
+            }
+            assertEquals(one.stats().rows, two.stats().rows);
+            assertEquals(one.stats().keptKeys, two.stats().keptKeys);
+            assertEquals(one.stats().scoredKeys, two.stats().scoredKeys);
+            assertEquals(one.stats().droppedMassBoundMax, two.stats().droppedMassBoundMax);
+            assertTrue(one.stats().keptFraction() < 0.5, "kept " + one.stats().keptFraction());
+        }
+    }
+
     static double[] toDouble(float[] x) {
         double[] y = new double[x.length];
         for (int i = 0; i < x.length; i++) y[i] = x[i];
