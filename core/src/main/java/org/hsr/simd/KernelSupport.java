@@ -25,6 +25,9 @@ public interface KernelSupport {
     /** {@code y[yOff+i] += a·x[xOff+i]} for {@code i < len} (the value sum of attention). */
     void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len);
 
+    /** {@code <a, b>} accumulated in float64 (products of floats are exact in double). */
+    double dotDouble(float[] a, int aOff, float[] b, int bOff, int len);
+
     /** {@code max x[off..off+len)}; {@code -Infinity} for {@code len == 0}. */
     float max(float[] x, int off, int len);
 

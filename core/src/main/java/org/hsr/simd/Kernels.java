@@ -135,21 +135,12 @@ public final class Kernels {
 
     /**
      * {@code <a, b>} accumulated in float64 (every product of two floats is exact in double): the score of a key that
-     * survived the index's filters, accurate to the final rounding instead of fp32 summation error. Scalar, four
-     * independent chains; it runs only on the few keys that are reported.
+     * survived the index's filters, accurate to the final rounding instead of fp32 summation error; it runs only on
+     * the few keys that are reported.
      */
     public static double dotDouble(float[] a, int aOff, float[] b, int bOff, int len) {
         Objects.checkFromIndexSize(aOff, len, a.length);
         Objects.checkFromIndexSize(bOff, len, b.length);
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 4 <= len; i += 4) {
-            s0 += (double) a[aOff + i] * b[bOff + i];
-            s1 += (double) a[aOff + i + 1] * b[bOff + i + 1];
-            s2 += (double) a[aOff + i + 2] * b[bOff + i + 2];
-            s3 += (double) a[aOff + i + 3] * b[bOff + i + 3];
-        }
-        for (; i < len; i++) s0 += (double) a[aOff + i] * b[bOff + i];
-        return (s0 + s1) + (s2 + s3);
+        return IMPL.dotDouble(a, aOff, b, bOff, len);
     }
 }

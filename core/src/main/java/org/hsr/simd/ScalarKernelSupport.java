@@ -18,6 +18,21 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
+    public double dotDouble(float[] a, int aOff, float[] b, int bOff, int len) {
+        // four independent chains hide the add latency
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            s0 += (double) a[aOff + i] * b[bOff + i];
+            s1 += (double) a[aOff + i + 1] * b[bOff + i + 1];
+            s2 += (double) a[aOff + i + 2] * b[bOff + i + 2];
+            s3 += (double) a[aOff + i + 3] * b[bOff + i + 3];
+        }
+        for (; i < len; i++) s0 += (double) a[aOff + i] * b[bOff + i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    @Override
     public void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
         for (int i = 0; i < count; i++) {
             out[outOff + i] = dot(q, qOff, keys, keysOff + i * d, d);

@@ -110,6 +110,21 @@ class KernelsTest {
         assertTrue(checked > 500);
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021})
+    void dotDoubleIsFloat64Accurate(int n) {
+        SplittableRandom r = new SplittableRandom(300 + n);
+        float[] a = TestData.gaussian(r, n + 2), b = TestData.gaussian(r, n + 1);
+        double exact = 0, abs = 0;
+        for (int i = 0; i < n; i++) {
+            exact += (double) a[2 + i] * b[1 + i];
+            abs += Math.abs((double) a[2 + i] * b[1 + i]);
+        }
+        // only the order of float64 additions differs: far below fp32 rounding
+        close(exact, vector().dotDouble(a, 2, b, 1, n), 1e-14 * n * abs + 1e-300, "dotDouble n=" + n);
+        close(exact, SCALAR.dotDouble(a, 2, b, 1, n), 1e-14 * n * abs + 1e-300, "scalar dotDouble n=" + n);
+    }
+
     @Test
     void weightedSumAtAwkwardRowWidthsAndCounts() {
         SplittableRandom r = new SplittableRandom(13);

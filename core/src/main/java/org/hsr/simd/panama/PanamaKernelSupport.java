@@ -3,6 +3,7 @@ package org.hsr.simd.panama;
 import static org.hsr.simd.panama.PanamaVectorConstants.FLOAT_SPECIES;
 import static org.hsr.simd.panama.PanamaVectorConstants.HAS_FAST_FMA;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -60,6 +61,32 @@ public final class PanamaKernelSupport implements KernelSupport {
         float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
         for (; i < len; i++) {
             s += a[aOff + i] * b[bOff + i];
+        }
+        return s;
+    }
+
+    @Override
+    public double dotDouble(float[] a, int aOff, float[] b, int bOff, int len) {
+        if (len < 2 * L) {
+            return SCALAR.dotDouble(a, aOff, b, bOff, len);
+        }
+        // each float vector widens to two double vectors (F2D, parts 0 and 1); products and sums in float64
+        VectorSpecies<Double> ds = PanamaVectorConstants.DOUBLE_SPECIES;
+        DoubleVector acc0 = DoubleVector.zero(ds), acc1 = DoubleVector.zero(ds);
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector x = FloatVector.fromArray(S, a, aOff + i), y = FloatVector.fromArray(S, b, bOff + i);
+            DoubleVector x0 = (DoubleVector) x.convertShape(VectorOperators.F2D, ds, 0);
+            DoubleVector x1 = (DoubleVector) x.convertShape(VectorOperators.F2D, ds, 1);
+            DoubleVector y0 = (DoubleVector) y.convertShape(VectorOperators.F2D, ds, 0);
+            DoubleVector y1 = (DoubleVector) y.convertShape(VectorOperators.F2D, ds, 1);
+            acc0 = x0.fma(y0, acc0);
+            acc1 = x1.fma(y1, acc1);
+        }
+        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            s += (double) a[aOff + i] * b[bOff + i];
         }
         return s;
     }

@@ -15,6 +15,8 @@ final class PanamaVectorConstants {
     static final VectorSpecies<Float> FLOAT_SPECIES;
     /** The int species with the same lane count as {@link #FLOAT_SPECIES} (for the int8 sketch decode). */
     static final VectorSpecies<Integer> INT_SPECIES;
+    /** The double species of the same bit size (half the lanes): float64 accumulation of float data. */
+    static final VectorSpecies<Double> DOUBLE_SPECIES;
     /** Whether {@code fma} is a single fast instruction here (HotSpot's {@code UseFMA}); else mul().add(). */
     static final boolean HAS_FAST_FMA;
 
@@ -30,6 +32,7 @@ final class PanamaVectorConstants {
                 ? FloatVector.SPECIES_MAX
                 : VectorSpecies.of(float.class, VectorShape.forBitSize(bits));
         INT_SPECIES = VectorSpecies.of(int.class, FLOAT_SPECIES.vectorShape());
+        DOUBLE_SPECIES = VectorSpecies.of(double.class, FLOAT_SPECIES.vectorShape());
         HAS_FAST_FMA = fmaFlag();
     }
 
