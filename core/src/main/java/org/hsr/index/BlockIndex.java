@@ -173,6 +173,8 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[] cen = new float[d];
         float[] inv = new float[d];
         int[] q8 = new int[dPad];
+        double sumSlack = 1 + 2.0 * (d + 2) * UNIT_ROUNDOFF; // float sums of d squares: relative error <= d·u
+        float[] sums = new float[3];
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
             int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
@@ -182,7 +184,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, rows, slot * d, cen, 0, d);
             Kernels.scale(cen, 0, d, 1f / cnt);
             System.arraycopy(cen, 0, center, b * d, d);
-            double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * (1 + 1e-5);
+            double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * sumSlack;
             for (int slot = 0; slot < cnt; slot++) Kernels.axpy(-1f, cen, 0, rows, slot * d, d);
             // per-dimension scale: largest |r| / 127
             Arrays.fill(inv, 0f);
@@ -213,17 +215,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                 maxId = Math.max(maxId, firstId + local);
                 System.arraycopy(s.tail, local * d, slotKeys, gslot * d, d);
                 // codes, and the residual e = r − s⊙code that the sketch leaves
-                float e2 = 0f, h2 = 0f, r2 = 0f;
-                for (int t = 0; t < d; t++) {
-                    float r = rows[slot * d + t];
-                    int qv = Math.max(-127, Math.min(127, Math.round(r * inv[t])));
-                    float hat = scale[b * dPad + t] * qv;
-                    float e = r - hat;
-                    e2 += e * e;
-                    h2 += hat * hat;
-                    r2 += r * r;
-                    q8[t] = qv;
-                }
+                Kernels.quantizeInt8(rows, slot * d, inv, scale, b * dPad, d, q8, sums);
+                float e2 = sums[0], h2 = sums[1], r2 = sums[2];
                 for (int p = 0; p < quads; p++) {
                     codes[codeBase + p * lanes] = (q8[4 * p] & 0xff) | (q8[4 * p + 1] & 0xff) << 8
                             | (q8[4 * p + 2] & 0xff) << 16 | (q8[4 * p + 3] & 0xff) << 24;
@@ -235,12 +228,12 @@ public final class BlockIndex implements HalfSpaceIndex {
                 // The float arithmetic above (k − μ, − c, s·code, the sums of squares) is off from the exact residual
                 // by at most a few units of roundoff of ‖k‖, ‖μ‖, ‖r‖, ‖ŝ‖; gamma covers that and the query-side
                 // rounding of <q,c>, <q⊙s,code> and <q,μ>.
-                errBound[gslot] = (float) ((Math.sqrt(e2) * (1 + 1e-5)
+                errBound[gslot] = (float) ((Math.sqrt(e2) * sumSlack
                         + gamma * (cNorm + hatNorm + muNorm + rNorm + kNorm)) * (1 + 1e-6));
             }
             idRange[2 * b] = minId;
             idRange[2 * b + 1] = maxId;
-            radius[b] = (float) ((rMax * (1 + 1e-5) + gamma * (cNorm + rMax + muNorm + kMax)) * (1 + 1e-6));
+            radius[b] = (float) ((rMax * sumSlack + gamma * (cNorm + rMax + muNorm + kMax)) * (1 + 1e-6));
         }
         return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codes, errBound, slotId, idRange,
                 slotKeys, new float[0], 0);

@@ -83,4 +83,11 @@ public interface KernelSupport {
      */
     int int8FilterMass(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
                        float[] err, int errOff, float tc, float expScale, int[] outSlots, double[] mass);
+
+    /**
+     * Int8 quantisation of one residual row: {@code q8[t] = clamp(round(r[rOff+t]·inv[t]), −127, 127)} for
+     * {@code t < d} (round half away from zero), and into {@code sums}: [0] {@code Σ e²} with
+     * {@code e = r − scale[sOff+t]·q8[t]}, [1] {@code Σ (scale·q8)²}, [2] {@code Σ r²}, each accumulated in float.
+     */
+    void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums);
 }

@@ -143,4 +143,15 @@ public final class Kernels {
         Objects.checkFromIndexSize(bOff, len, b.length);
         return IMPL.dotDouble(a, aOff, b, bOff, len);
     }
+
+    /** Int8 quantisation of one residual row with its error sums; see {@link KernelSupport#quantizeInt8}. */
+    public static void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8,
+                                    float[] sums) {
+        Objects.checkFromIndexSize(rOff, d, r.length);
+        Objects.checkFromIndexSize(0, d, inv.length);
+        Objects.checkFromIndexSize(sOff, d, scale.length);
+        Objects.checkFromIndexSize(0, d, q8.length);
+        Objects.checkFromIndexSize(0, 3, sums.length);
+        IMPL.quantizeInt8(r, rOff, inv, scale, sOff, d, q8, sums);
+    }
 }

@@ -168,4 +168,23 @@ public final class ScalarKernelSupport implements KernelSupport {
         }
         return s;
     }
+
+    @Override
+    public void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums) {
+        float e2 = 0f, h2 = 0f, r2 = 0f;
+        for (int t = 0; t < d; t++) {
+            float x = r[rOff + t];
+            float y = x * inv[t];
+            int qv = Math.max(-127, Math.min(127, (int) (y + (y < 0f ? -0.5f : 0.5f))));
+            float hat = scale[sOff + t] * qv;
+            float e = x - hat;
+            e2 += e * e;
+            h2 += hat * hat;
+            r2 += x * x;
+            q8[t] = qv;
+        }
+        sums[0] = e2;
+        sums[1] = h2;
+        sums[2] = r2;
+    }
 }

@@ -1,5 +1,6 @@
 package org.hsr.simd;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -123,6 +124,36 @@ class KernelsTest {
         // only the order of float64 additions differs: far below fp32 rounding
         close(exact, vector().dotDouble(a, 2, b, 1, n), 1e-14 * n * abs + 1e-300, "dotDouble n=" + n);
         close(exact, SCALAR.dotDouble(a, 2, b, 1, n), 1e-14 * n * abs + 1e-300, "scalar dotDouble n=" + n);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021})
+    void quantizeInt8MatchesScalarAndItsOwnSums(int d) {
+        SplittableRandom r = new SplittableRandom(700 + d);
+        float[] x = TestData.gaussian(r, d + 3), inv = new float[d], scale = new float[d + 1];
+        for (int t = 0; t < d; t++) {
+            scale[1 + t] = (float) (0.01 + r.nextDouble() * 0.05);
+            inv[t] = 1f / scale[1 + t];
+        }
+        inv[0] = 0f; // a dimension whose scale is 0 codes to 0
+        int[] q1 = new int[d], q2 = new int[d];
+        float[] s1 = new float[3], s2 = new float[3];
+        SCALAR.quantizeInt8(x, 3, inv, scale, 1, d, q1, s1);
+        vector().quantizeInt8(x, 3, inv, scale, 1, d, q2, s2);
+        assertArrayEquals(q1, q2, "codes d=" + d);
+        double e2 = 0, h2 = 0, r2 = 0;
+        for (int t = 0; t < d; t++) {
+            assertTrue(q1[t] >= -127 && q1[t] <= 127);
+            assertEquals(Math.max(-127, Math.min(127, Math.round(x[3 + t] * inv[t]))), q1[t], 1, "rounding d=" + d);
+            double hat = (double) scale[1 + t] * q1[t];
+            e2 += (x[3 + t] - hat) * (x[3 + t] - hat);
+            h2 += hat * hat;
+            r2 += (double) x[3 + t] * x[3 + t];
+        }
+        double[] want = {e2, h2, r2};
+        for (int i = 0; i < 3; i++) {
+            close(want[i], s2[i], 1e-5 * (want[i] + 1e-6), "sum " + i + " d=" + d);
+        }
     }
 
     @Test

@@ -33,6 +33,10 @@ public final class PanamaKernelSupport implements KernelSupport {
         return "panama-" + S.vectorBitSize() + (HAS_FAST_FMA ? "-fma" : "");
     }
 
+    /**
+     * {@code a·b + acc}, fused when FMA is fast here. Small enough (25 bytes of bytecode) for C2 to inline it
+     * everywhere; a larger helper returning a vector is boxed wherever it is not inlined (see {@code groupScores}).
+     */
     private static FloatVector fma(FloatVector a, FloatVector b, FloatVector acc) {
         return HAS_FAST_FMA ? a.fma(b, acc) : a.mul(b).add(acc);
     }
@@ -293,7 +297,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             return;
         }
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, qs).intoArray(out, outOff + g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, qs, out, outOff + g * lanes);
         }
     }
 
@@ -355,12 +359,14 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     /**
-     * Int8 scores of one group of {@code IS.length()} keys. The form PERF-NOTES measured fast on AVX2: sign-extend each
-     * byte of the packed int lanes with LSHL/ASHR, castShape to float, fma with the broadcast query coordinate; four
-     * accumulators, one per byte position, so the four FMA chains are independent. (convert(I2F) and ByteVector B2F
-     * fall off the intrinsics.)
+     * Int8 scores of one group of {@code IS.length()} keys, stored at {@code out[outOff..]}. The form PERF-NOTES
+     * measured fast on AVX2: sign-extend each byte of the packed int lanes with LSHL/ASHR, castShape to float, fma with
+     * the broadcast query coordinate; four accumulators, one per byte position, so the four FMA chains are
+     * independent. (convert(I2F) and ByteVector B2F fall off the intrinsics.) It stores its result instead of
+     * returning a vector: this method is too large to be inlined at every call site, and a vector that crosses a
+     * call that is not inlined is boxed, which made the decode ~15x slower.
      */
-    private static FloatVector groupScores(int[] codes, int base, int quads, float[] qs) {
+    private static void groupScores(int[] codes, int base, int quads, float[] qs, float[] out, int outOff) {
         int lanes = IS.length();
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
         for (int p = 0; p < quads; p++) {
@@ -377,7 +383,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             a2 = fma(b2, FloatVector.broadcast(S, qs[4 * p + 2]), a2);
             a3 = fma(b3, FloatVector.broadcast(S, qs[4 * p + 3]), a3);
         }
-        return a0.add(a1).add(a2.add(a3));
+        a0.add(a1).add(a2.add(a3)).intoArray(out, outOff);
     }
 
     @Override
@@ -388,9 +394,11 @@ public final class PanamaKernelSupport implements KernelSupport {
         }
         // the bound base + sketch + ‖q‖·err compared in vector form: most groups have no candidate and cost no branch
         FloatVector baseV = FloatVector.broadcast(S, base);
+        float[] sketch = new float[groups * lanes];
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            FloatVector bound = groupScores(codes, off + g * quads * lanes, quads, qs).add(baseV)
+            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
+            FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
             if (pass.anyTrue()) {
@@ -415,9 +423,11 @@ public final class PanamaKernelSupport implements KernelSupport {
         FloatVector baseV = FloatVector.broadcast(S, base);
         FloatVector tcV = FloatVector.broadcast(S, tc);
         FloatVector acc = FloatVector.zero(S);
+        float[] sketch = new float[groups * lanes];
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            FloatVector bound = groupScores(codes, off + g * quads * lanes, quads, qs).add(baseV)
+            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
+            FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tcV);
             // exp(expScale·(bound − tc)) <= 1 on the failing lanes; the passing lanes add nothing. The exponent is
@@ -433,5 +443,46 @@ public final class PanamaKernelSupport implements KernelSupport {
         }
         mass[0] += acc.reduceLanes(VectorOperators.ADD);
         return count;
+    }
+
+    @Override
+    public void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums) {
+        if (d < 2 * L) {
+            SCALAR.quantizeInt8(r, rOff, inv, scale, sOff, d, q8, sums);
+            return;
+        }
+        FloatVector half = FloatVector.broadcast(S, 0.5f), zero = FloatVector.zero(S);
+        FloatVector e2 = zero, h2 = zero, r2 = zero;
+        int bound = S.loopBound(d);
+        int t = 0;
+        for (; t < bound; t += L) {
+            FloatVector x = FloatVector.fromArray(S, r, rOff + t);
+            FloatVector y = x.mul(FloatVector.fromArray(S, inv, t));
+            // round half away from zero: truncate y ± 0.5
+            y = y.add(half.blend(half.neg(), y.compare(VectorOperators.LT, 0f)));
+            IntVector qv = ((IntVector) y.castShape(IS, 0)).max(-127).min(127);
+            qv.intoArray(q8, t);
+            FloatVector hat = ((FloatVector) qv.castShape(S, 0)).mul(FloatVector.fromArray(S, scale, sOff + t));
+            FloatVector e = x.sub(hat);
+            e2 = fma(e, e, e2);
+            h2 = fma(hat, hat, h2);
+            r2 = fma(x, x, r2);
+        }
+        float se = e2.reduceLanes(VectorOperators.ADD), sh = h2.reduceLanes(VectorOperators.ADD),
+                sr = r2.reduceLanes(VectorOperators.ADD);
+        for (; t < d; t++) {
+            float x = r[rOff + t];
+            float y = x * inv[t];
+            int qv = Math.max(-127, Math.min(127, (int) (y + (y < 0f ? -0.5f : 0.5f))));
+            float hat = scale[sOff + t] * qv;
+            float e = x - hat;
+            se += e * e;
+            sh += hat * hat;
+            sr += x * x;
+            q8[t] = qv;
+        }
+        sums[0] = se;
+        sums[1] = sh;
+        sums[2] = sr;
     }
 }
