@@ -5,7 +5,6 @@ import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.DenseAttention;
-import org.hsr.simd.KernelProvider;
 import org.hsr.simd.Kernels;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -63,14 +62,7 @@ public class DenseAttentionBenchmark {
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
-        boolean vectorTwin = params.getBenchmark().endsWith("Vector");
-        String impl = Kernels.impl().name();
-        if (vectorTwin != impl.startsWith("panama")) {
-            throw new IllegalStateException(params.getBenchmark() + " expects " + (vectorTwin ? "Vector API" : "scalar")
-                    + " kernels but the facade chose '" + impl + "'"
-                    + KernelProvider.fallbackReason().map(r -> " (" + r + ")").orElse("")
-                    + "; JVM args: " + params.getJvmArgs());
-        }
+        Twins.requireKernels(params);
         input = AttentionInput.singleHead(Gaussian.array(D, 11), Gaussian.array(n * D, 12),
                 Gaussian.array(n * DV, 13), 1, n, D, DV);
         softmax = AttentionConfig.softmax(false);

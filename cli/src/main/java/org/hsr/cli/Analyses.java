@@ -16,7 +16,6 @@ import org.hsr.attention.baseline.QuestAttention;
 import org.hsr.attention.baseline.SinkWindowAttention;
 import org.hsr.index.BlockIndex;
 import org.hsr.index.SearchWork;
-import org.hsr.simd.Kernels;
 
 /**
  * The paper's analyses, measured: {@code hsr bench sparsity} (active keys per row against n under the paper's bias,
@@ -28,25 +27,24 @@ final class Analyses {
 
     /** Active keys per row vs n (Gaussian, ReLU bias b = σ·sqrt(0.4 ln n)), counted exactly through the index. */
     static int sparsity(BenchCommand cmd, boolean quick) throws Exception {
-        List<Integer> sizes = cmd.ns != null ? cmd.ns : quick ? List.of(4096, 16384, 65536)
-                : List.of(4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288);
+        List<Integer> sizes = cmd.ns != null ? cmd.ns : cmd.user != null ? userSizes(cmd.user.keys())
+                : quick ? List.of(4096, 16384, 65536) : List.of(4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288);
         int d = cmd.d, nq = quick ? 8 : cmd.queries;
         List<Map<String, Object>> results = new ArrayList<>();
         List<double[]> pts = new ArrayList<>();
         BenchCommand.Progress progress = new BenchCommand.Progress(sizes.size());
         for (int n : sizes) {
-            SplittableRandom r = new SplittableRandom(n * 7L + d);
-            Workloads.Data data = Workloads.make(cmd.dist, r, n, nq, d);
+            Workloads.Data data = cmd.data(new SplittableRandom(n * 7L + d), n, nq, false);
             double b = data.scoreStd() * Math.sqrt(0.4 * Math.log(n));
             float t = (float) (b * Math.sqrt(d)); // raw threshold b/c with c = 1/sqrt(d)
             BlockIndex index = new BlockIndex(d);
             index.add(data.k(), n);
             SearchWork work = new SearchWork();
             long active = 0;
-            for (int i = 0; i < nq; i++) {
+            for (int i = 0; i < data.m(); i++) {
                 active += index.report(java.util.Arrays.copyOfRange(data.q(), i * d, i * d + d), t, work).length;
             }
-            double mean = (double) active / nq;
+            double mean = (double) active / data.m();
             pts.add(new double[] {Math.log(n), Math.log(Math.max(mean, 1e-9))});
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("workload", "sparsity");
@@ -56,6 +54,7 @@ final class Analyses {
             row.put("d", d);
             row.put("method", "hsr");
             row.put("bias", b);
+            row.put("score_std", data.scoreStd());
             row.put("active_keys_mean", mean);
             row.put("active_frac", mean / n);
             row.put("bound_n_4_5", Math.pow(n, 0.8));
@@ -73,17 +72,16 @@ final class Analyses {
         js.put("paper_exponent", 0.8);
         new CliIO.Outputs().json(cmd.json, js).write();
         if (cmd.html != null) {
-            Map<String, List<double[]>> series = new LinkedHashMap<>();
-            List<double[]> measured = new ArrayList<>(), bound = new ArrayList<>();
-            for (var row : results) {
-                double n = ((Number) row.get("n")).doubleValue();
-                measured.add(new double[] {n, (Double) row.get("active_keys_mean")});
-                bound.add(new double[] {n, Math.pow(n, 0.8)});
+            Report.Series measured = new Report.Series("measured"), bound = new Report.Series("n^(4/5)", true);
+            double[] ns = new double[results.size()];
+            for (int i = 0; i < ns.length; i++) {
+                ns[i] = ((Number) results.get(i).get("n")).doubleValue();
+                measured.add(ns[i], (Double) results.get(i).get("active_keys_mean"), null);
+                bound.add(ns[i], Math.pow(ns[i], 0.8), null);
             }
-            series.put("measured", measured);
-            series.put("n^(4/5)", bound);
-            writeHtml(cmd, js, Report.svg("active keys per row vs n (fitted exponent "
-                    + String.format(Locale.ROOT, "%.3f", exponent) + ")", series, true, "n", "active keys"), results);
+            writeHtml(cmd, js, Report.svg("active keys per row vs n: fitted exponent "
+                    + String.format(Locale.ROOT, "%.3f", exponent) + " (bound 0.8)", List.of(measured, bound), "n",
+                    "active keys per row", ns, 640, 420), results);
         }
         StringBuilder md = new StringBuilder("| n | bias b | active keys per row | active % | n^(4/5) % | keys scored % |\n"
                 + "|---:|---:|---:|---:|---:|---:|\n");
@@ -99,21 +97,21 @@ final class Analyses {
 
     /** Dropped mass and output error of every softmax policy and peer on the same rows, against float64 dense. */
     static int error(BenchCommand cmd, boolean quick) throws Exception {
-        int n = cmd.ns != null ? cmd.ns.get(0) : quick ? 8192 : 32768;
-        int d = cmd.d, nq = quick ? 4 : Math.min(cmd.queries, 16);
-        SplittableRandom r = new SplittableRandom(n * 13L + d);
-        Workloads.Data data = Workloads.make(cmd.dist, r, n, nq, d);
+        int n = cmd.ns != null ? cmd.ns.get(0) : cmd.user != null ? cmd.user.keys() : quick ? 8192 : 32768;
+        int d = cmd.d;
+        Workloads.Data data = cmd.data(new SplittableRandom(n * 13L + d), n, quick ? 4 : Math.min(cmd.queries, 16), false);
+        int nq = data.m(), dv = data.dv();
         float c = (float) (1 / Math.sqrt(d));
         BlockIndex index = new BlockIndex(d);
         index.add(data.k(), n);
-        var keys = new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, d, BenchCommand.maxNorm(data.k(), n, d));
+        var keys = new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv, BenchCommand.maxNorm(data.k(), n, d));
         QuestAttention quest = new QuestAttention(data.k(), 0, n, d);
         SinkWindowAttention window = new SinkWindowAttention();
         // the float64 dense output of every row, computed once
         double[][] ref = new double[nq][];
         for (int i = 0; i < nq; i++) {
             float[] q = java.util.Arrays.copyOfRange(data.q(), i * d, i * d + d);
-            ref[i] = DenseReference.attend(AttentionInput.singleHead(q, data.k(), data.v(), 1, n, d, d),
+            ref[i] = DenseReference.attend(AttentionInput.singleHead(q, data.k(), data.v(), 1, n, d, dv),
                     AttentionConfig.softmax(false));
         }
         List<String> policies = new ArrayList<>();
@@ -127,7 +125,7 @@ final class Analyses {
         }
         List<Map<String, Object>> results = new ArrayList<>();
         SparseAttention sparse = new SparseAttention();
-        float[] out = new float[d];
+        float[] out = new float[dv];
         BenchCommand.Progress progress = new BenchCommand.Progress(policies.size());
         for (String policy : policies) {
             AttentionStats st = new AttentionStats();
@@ -135,14 +133,14 @@ final class Analyses {
             String[] parts = policy.split(":");
             for (int i = 0; i < nq; i++) {
                 switch (parts[0]) {
-                    case "quest" -> quest.attendRow(data.q(), i * d, data.v(), 0, d, Integer.parseInt(parts[1]), c, out, 0, st);
-                    case "window" -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, 4,
+                    case "quest" -> quest.attendRow(data.q(), i * d, data.v(), 0, dv, Integer.parseInt(parts[1]), c, out, 0, st);
+                    case "window" -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4,
                             Integer.parseInt(parts[1]) - 4, c, out, 0, st);
                     default -> sparse.attendRow(keys, n, data.q(), i * d, AttentionConfig.softmax(false),
                             Selection.parse(policy), out, 0, st);
                 }
                 double diff = 0, norm = 0;
-                for (int t = 0; t < d; t++) {
+                for (int t = 0; t < dv; t++) {
                     diff = Math.max(diff, Math.abs(out[t] - ref[i][t]));
                     norm = Math.max(norm, Math.abs(ref[i][t]));
                 }
@@ -170,14 +168,15 @@ final class Analyses {
         js.put("results", results);
         new CliIO.Outputs().json(cmd.json, js).write();
         if (cmd.html != null) {
-            Map<String, List<double[]>> series = new LinkedHashMap<>();
+            // one line per policy family, each point labelled with its parameter (E, R or the token budget)
+            Map<String, Report.Series> series = new LinkedHashMap<>();
             for (var row : results) {
-                String key = ((String) row.get("policy")).split(":")[0];
-                series.computeIfAbsent(key, k -> new ArrayList<>()).add(new double[] {
-                        Math.max(1e-6, (Double) row.get("kept_frac")), Math.max(1e-9, (Double) row.get("max_rel_err"))});
+                String[] policy = ((String) row.get("policy")).split(":");
+                series.computeIfAbsent(policy[0], Report.Series::new).add((Double) row.get("kept_frac"),
+                        (Double) row.get("max_rel_err"), policy[1]);
             }
-            writeHtml(cmd, js, Report.svg("output error vs kept fraction (n=" + n + ", " + cmd.dist + ")", series, true,
-                    "kept fraction", "max relative error"), results);
+            writeHtml(cmd, js, Report.svg("output error vs kept fraction (n=" + n + ")", new ArrayList<>(series.values()),
+                    "kept fraction", "max relative error vs float64", null, 640, 460), results);
         }
         StringBuilder md = new StringBuilder("| policy | kept % | keys scored % | max rel err | certified bound | fallback rows |\n"
                 + "|---|---:|---:|---:|---:|---:|\n");
@@ -193,21 +192,22 @@ final class Analyses {
     }
 
     private static Map<String, Object> header(BenchCommand cmd, String workload) {
-        Map<String, Object> js = new LinkedHashMap<>();
+        Map<String, Object> js = cmd.header();
         js.put("workload", workload);
-        js.put("dist", cmd.dist + (cmd.dist.equals("llm") ? " (synthetic)" : ""));
-        js.put("kernels", Kernels.impl().name());
-        js.put("java", System.getProperty("java.version"));
-        js.put("cpus", Runtime.getRuntime().availableProcessors());
         js.put("slopes", Map.of());
         return js;
     }
 
+    /** Default sizes for user keys: the whole file and its halves, quarters and eighths (a fit needs several n). */
+    private static List<Integer> userSizes(int keys) {
+        List<Integer> sizes = new ArrayList<>();
+        for (int div = 8; div >= 1; div /= 2) if (keys / div >= 1 && !sizes.contains(keys / div)) sizes.add(keys / div);
+        return sizes;
+    }
+
     private static void writeHtml(BenchCommand cmd, Map<String, Object> js, String svg, List<Map<String, Object>> rows)
             throws java.io.IOException {
-        String html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>hsr bench " + js.get("workload")
-                + "</title></head><body style=\"font-family:sans-serif\"><h1>hsr bench " + js.get("workload") + "</h1><p>"
-                + js.get("dist") + ", kernels " + js.get("kernels") + "</p>" + svg + "</body></html>";
+        String html = Report.page(js, "<div class=\"plots\">" + svg + "</div>", rows);
         org.hsr.io.Npy.writeAtomically(cmd.html, html.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 }

@@ -29,6 +29,10 @@ import picocli.CommandLine.Parameters;
  * {@code hsr bench decode|prefill}: every method times the same queries on the same data in this process, after
  * warm-up (SPEC §7). Methods: {@code dense} (SIMD dense attention), {@code flat} (exact scan + sparse value sum),
  * {@code hsr} (the block index). Errors are measured against the float64 dense reference.
+ *
+ * <p>Data: a synthetic workload ({@code --dist}) or the user's arrays (SPEC §8: {@code --keys K.npy --query-file
+ * Q.npy [--values V.npy]}), of which each n of {@code --n} takes the first n keys. {@code --queries} stays the
+ * <em>number</em> of queries timed, so the query file has its own flag.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Benchmark dense, flat and hsr attention and their peers side by side, in one process.",
@@ -38,27 +42,53 @@ import picocli.CommandLine.Parameters;
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "decode, prefill, sparsity or error") String workload;
     @Option(names = "--n", split = ",", description = "key counts (default decode 8192,32768,131072; prefill 2048,4096,8192)") List<Integer> ns;
-    @Option(names = "--d", defaultValue = "128", description = "head dimension (default: ${DEFAULT-VALUE})") int d;
-    @Option(names = "--dist", defaultValue = "gaussian", description = "gaussian or llm (synthetic)") String dist;
+    @Option(names = "--d", paramLabel = "D", description = "head dimension (default 128; with --keys it comes from the file)")
+    Integer dOption;
+    @Option(names = "--dist", paramLabel = "DIST", description = "gaussian (default) or llm (synthetic); not with --keys")
+    String distOption;
+    @Option(names = "--keys", paramLabel = "K.npy", description = "user keys, n x d .npy (float32/float64), instead "
+            + "of --dist; each n of --n takes the first n keys (default: all of them)") Path keysFile;
+    @Option(names = "--query-file", paramLabel = "Q.npy", description = "user queries, m x d .npy, required with --keys "
+            + "(decode, sparsity, error: --queries of them, evenly spaced; prefill: the first n)") Path queryFile;
+    @Option(names = "--values", paramLabel = "V.npy", description = "user values, n x dv .npy, with --keys (default: "
+            + "N(0,1) with seed " + Workloads.USER_VALUES_SEED + ")") Path valuesFile;
     @Option(names = "--kind", defaultValue = "relu", description = "relu or softmax (default: ${DEFAULT-VALUE})") String kind;
     @Option(names = "--select", defaultValue = "epsilon:1e-3", description = "softmax selection (default: ${DEFAULT-VALUE})") String select;
     @Option(names = "--budget", description = "token budget of the quest and window peers (default n/32)") Integer budget;
     @Option(names = "--no-faiss", description = "skip the FAISS peer") boolean noFaiss;
-    @Option(names = "--queries", defaultValue = "16", description = "decode queries timed per n (default: ${DEFAULT-VALUE})") int queries;
+    @Option(names = "--queries", defaultValue = "16", paramLabel = "N", converter = QueryCount.class,
+            description = "number of decode queries timed per n (default: ${DEFAULT-VALUE}); a query FILE is --query-file")
+    int queries;
     @Option(names = "--threads", defaultValue = "1", description = "threads (only 1 is supported so far)") int threads;
     @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
     @Option(names = "--json", description = "results JSON file") Path json;
     @Option(names = "--html", description = "HTML report file") Path html;
+
+    /** Untimed warm-up per method and n in decode: at least WARMUP_MS, and WARMUP_ROWS rows per method in all. */
+    static final long WARMUP_MS = 250, WARMUP_MAX_MS = 3000, WARMUP_ROWS = 20_000;
+    /** Timed passes over the queries per method and n in decode (a shared machine makes single passes noisy). */
+    static final int TIMED_PASSES = 3;
+
+    int d; // head dimension: --d, or the user keys' (resolved in call)
+    String dist; // "gaussian", "llm" or "user:<key file name>"
+    Workloads.UserData user; // null without --keys
+    private final Map<String, Long> warmRows = new java.util.HashMap<>(); // decode rows run untimed, per method
 
     @Override
     public Integer call() throws Exception {
         if (!List.of("decode", "prefill", "sparsity", "error").contains(workload)) {
             throw new UsageException("bench workload must be decode, prefill, sparsity or error, got " + workload);
         }
-        if (!dist.equals("gaussian") && !dist.equals("llm")) throw new UsageException("--dist must be gaussian or llm, got " + dist);
+        if (distOption != null && !distOption.equals("gaussian") && !distOption.equals("llm")) {
+            throw new UsageException("--dist must be gaussian or llm, got " + distOption);
+        }
+        if (keysFile != null && distOption != null) throw new UsageException("give --dist or --keys, not both");
+        if ((keysFile == null) != (queryFile == null)) throw new UsageException("--keys and --query-file go together");
+        if (valuesFile != null && keysFile == null) throw new UsageException("--values needs --keys and --query-file");
         if (threads != 1) throw new UsageException("--threads: only 1 is supported so far, got " + threads);
-        CliIO.requirePositive(d, "--d");
+        if (dOption != null) CliIO.requirePositive(dOption, "--d");
         CliIO.requirePositive(queries, "--queries");
+        if (ns != null) for (int n : ns) CliIO.requirePositive(n, "--n");
         CliIO.checkWritable(json, "--json");
         CliIO.checkWritable(html, "--html");
         boolean relu = switch (kind) {
@@ -67,11 +97,26 @@ final class BenchCommand implements Callable<Integer> {
             default -> throw new UsageException("--kind must be relu or softmax, got " + kind);
         };
         Selection selection = relu ? null : Selection.parse(select);
+        if (keysFile != null) {
+            user = Workloads.load(keysFile, queryFile, valuesFile, dOption);
+            d = user.d();
+            dist = "user:" + user.name();
+            for (int n : ns != null ? ns : List.<Integer>of()) {
+                if (n > user.keys()) throw new UsageException("--n " + n + " exceeds the " + user.keys() + " keys in " + keysFile);
+                if (workload.equals("prefill") && n > user.queries()) {
+                    throw new UsageException("prefill needs a query per key: " + queryFile + " has " + user.queries()
+                            + " rows, --n " + n);
+                }
+            }
+        } else {
+            d = dOption != null ? dOption : 128;
+            dist = distOption != null ? distOption : "gaussian";
+        }
         boolean decode = workload.equals("decode");
         if (workload.equals("sparsity")) return Analyses.sparsity(this, quick);
         if (workload.equals("error")) return Analyses.error(this, quick);
-        List<Integer> sizes = ns != null ? ns : quick ? (decode ? List.of(4096, 16384) : List.of(1024, 2048))
-                : decode ? List.of(8192, 32768, 131072) : List.of(2048, 4096, 8192);
+        List<Integer> sizes = sizes(quick ? (decode ? List.of(4096, 16384) : List.of(1024, 2048))
+                : decode ? List.of(8192, 32768, 131072) : List.of(2048, 4096, 8192));
         int nq = quick ? Math.min(queries, 8) : queries;
         List<String> methods = new ArrayList<>(List.of("dense", "flat", "hsr"));
         if (!relu && decode) methods.addAll(List.of("quest", "window"));
@@ -80,9 +125,7 @@ final class BenchCommand implements Callable<Integer> {
         Progress progress = new Progress(sizes.size() * (methods.size() + (faiss ? 1 : 0)));
         Map<String, Object> bandwidth = new LinkedHashMap<>();
         for (int n : sizes) {
-            CliIO.requirePositive(n, "--n");
-            SplittableRandom r = new SplittableRandom(n * 31L + d);
-            Workloads.Data data = Workloads.make(dist, r, n, decode ? nq : n, d);
+            Workloads.Data data = data(new SplittableRandom(n * 31L + d), n, decode ? nq : n, !decode);
             float bias = (float) (data.scoreStd() * Math.sqrt(0.4 * Math.log(n)));
             AttentionConfig cfg = relu ? AttentionConfig.relu(1, bias, !decode) : AttentionConfig.softmax(!decode);
             double readGBs = readBandwidth(data, n);
@@ -91,16 +134,18 @@ final class BenchCommand implements Callable<Integer> {
                 Map<String, Object> row = decode ? decode(method, data, n, cfg, selection) : prefill(method, data, n, cfg, selection);
                 double bytes = ((Number) row.get("bytes_per_query")).doubleValue();
                 row.put("bandwidth_frac", bytes / ((Double) row.get("ms_median") * 1e-3) / 1e9 / readGBs);
+                row.put("score_std", data.scoreStd());
+                if (relu) row.put("bias", bias);
                 results.add(row);
                 progress.step(workload + " n=" + n + " " + method);
             }
             if (faiss) {
                 float t = relu ? bias / cfg.scaleFor(d) : ((Selection.Threshold) selection).t() / cfg.scaleFor(d);
-                FaissPeer.Result f = FaissPeer.rangeSearch(data.k(), n, data.q(), nq, d, t);
+                FaissPeer.Result f = FaissPeer.rangeSearch(data.k(), n, data.q(), data.m(), d, t);
                 if (f.skipped() == null) {
                     Map<String, Object> row = row("faiss", n, f.msPerQuery(), new AttentionStats(), Double.NaN, 0);
                     row.put("keys_touched_frac", 1.0);
-                    row.put("kept_frac", (double) f.reported() / nq / n);
+                    row.put("kept_frac", (double) f.reported() / data.m() / n);
                     row.put("note", "FAISS IndexFlatIP.range_search, 1 thread, search time only (no attention)");
                     row.put("bytes_per_query", (double) n * d * 4);
                     row.put("bandwidth_frac", (double) n * d * 4 / (f.msPerQuery() * 1e-3) / 1e9 / readGBs);
@@ -112,13 +157,9 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         progress.done();
-        Map<String, Object> js = new LinkedHashMap<>();
-        js.put("workload", workload);
-        js.put("dist", dist + (dist.equals("llm") ? " (synthetic)" : ""));
+        Map<String, Object> js = header();
         js.put("kind", kind);
-        js.put("kernels", Kernels.impl().name());
-        js.put("java", System.getProperty("java.version"));
-        js.put("cpus", Runtime.getRuntime().availableProcessors());
+        if (decode) js.put("queries", user != null ? Math.min(nq, user.queries()) : nq);
         js.put("read_bandwidth_gbs", bandwidth);
         js.put("results", results);
         js.put("slopes", slopes(results));
@@ -128,17 +169,56 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The sizes to run: {@code --n}, else all user keys (all that have a query too, for prefill), else the defaults. */
+    List<Integer> sizes(List<Integer> synthetic) {
+        if (ns != null) return ns;
+        if (user == null) return synthetic;
+        return List.of(workload.equals("prefill") ? Math.min(user.keys(), user.queries()) : user.keys());
+    }
+
+    /**
+     * The data of one n: synthetic ({@code --dist}, drawn from {@code r}) or the user's first n keys with m of the
+     * queries (the first m when {@code prefix}, else evenly spaced; fewer when the file has fewer). Use
+     * {@link Workloads.Data#m()} for the count.
+     */
+    Workloads.Data data(SplittableRandom r, int n, int m, boolean prefix) {
+        return user != null ? Workloads.user(user, n, m, prefix) : Workloads.make(dist, r, n, m, d);
+    }
+
+    /** The top of every bench JSON: what ran, on which data, machine, JDK and date. */
+    Map<String, Object> header() {
+        Map<String, Object> js = new LinkedHashMap<>();
+        js.put("workload", workload);
+        js.put("dist", dist + (dist.equals("llm") ? " (synthetic)" : ""));
+        if (user != null) {
+            js.put("keys_file", keysFile.toString());
+            js.put("query_file", queryFile.toString());
+            js.put("values", user.valuesFrom());
+            js.put("user_keys", user.keys());
+            js.put("user_queries", user.queries());
+            js.put("score_std_source", "measured: std of <q,k>/sqrt(d) over the keys, mean over the queries used "
+                    + "(BiasRule.scoreStd)");
+        }
+        js.put("kernels", Kernels.impl().name());
+        js.put("java", System.getProperty("java.version"));
+        js.put("java_vm", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name"));
+        js.put("machine", Report.machine());
+        js.put("cpus", Runtime.getRuntime().availableProcessors());
+        js.put("date", java.time.OffsetDateTime.now().withNano(0).toString());
+        return js;
+    }
+
     /** Plain SIMD streaming read of the keys and values (GB/s, median of 7): the machine's limit for this data. */
     private double readBandwidth(Workloads.Data data, int n) {
         double[] ms = new double[7];
         float sink = 0;
         for (int rep = -2; rep < ms.length; rep++) {
             long t0 = System.nanoTime();
-            sink += Kernels.sum(data.k(), 0, n * d) + Kernels.sum(data.v(), 0, n * d);
+            sink += Kernels.sum(data.k(), 0, n * d) + Kernels.sum(data.v(), 0, n * data.dv());
             if (rep >= 0) ms[rep] = (System.nanoTime() - t0) / 1e6;
         }
         if (sink == 42.4242f) System.err.print(""); // keeps the sums alive
-        return (double) n * 2 * d * 4 / (CliIO.median(ms) * 1e-3) / 1e9;
+        return (double) n * (d + data.dv()) * 4 / (CliIO.median(ms) * 1e-3) / 1e9;
     }
 
     private static void writeHtml(Path html, Map<String, Object> js) throws java.io.IOException {
@@ -146,8 +226,8 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private Map<String, Object> decode(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
-        int nq = data.m();
-        float[] out = new float[d];
+        int nq = data.m(), dv = data.dv();
+        float[] out = new float[dv];
         long t0 = System.nanoTime();
         HalfSpaceIndex index = method.equals("flat") ? new FlatIndex(d) : method.equals("hsr") ? new BlockIndex(d) : null;
         if (index != null) index.add(data.k(), n);
@@ -156,28 +236,42 @@ final class BenchCommand implements Callable<Integer> {
         int tokens = budget != null ? budget : Math.max(64, n / 32);
         double buildMs = (System.nanoTime() - t0) / 1e6;
         float maxNorm = maxNorm(data.k(), n, d);
-        var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, d, maxNorm);
+        var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv, maxNorm);
         SparseAttention sparse = new SparseAttention();
         DenseAttention dense = new DenseAttention();
         float c = cfg.scaleFor(d);
+        // one query row i through this method, counted into st (null: not counted)
+        RowFn attend = (i, st) -> {
+            if (quest != null) {
+                quest.attendRow(data.q(), i * d, data.v(), 0, dv, tokens, c, out, 0, st);
+            } else if (window != null) {
+                window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4, tokens - 4, c, out, 0, st);
+            } else if (index == null) {
+                dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, cfg, c, out, 0, st);
+            } else {
+                sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
+            }
+        };
+        // warm-up: untimed passes over the queries for at least WARMUP_MS, and until the method has run WARMUP_ROWS rows
+        // in this process (at most WARMUP_MAX_MS), so that the first n is not timed while the JIT is still compiling the
+        // method's path (measured: hsr at n = 4096 took 0.18 ms per row after 250 ms of warm-up, 0.03 ms once warm)
+        long start = System.nanoTime(), warmUntil = start + WARMUP_MS * 1_000_000L, hardStop = start + WARMUP_MAX_MS * 1_000_000L;
+        for (int pass = 0; pass == 0 || System.nanoTime() < hardStop
+                && (System.nanoTime() < warmUntil || warmRows.getOrDefault(method, 0L) < WARMUP_ROWS); pass++) {
+            for (int i = 0; i < nq; i++) attend.run(i, null);
+            warmRows.merge(method, (long) nq, Long::sum);
+        }
+        // TIMED_PASSES timed passes, the median over every row of every pass; statistics from the first, and its
+        // first two rows are checked against the float64 reference
         AttentionStats stats = new AttentionStats();
-        double[] ms = new double[nq];
+        double[] ms = new double[TIMED_PASSES * nq];
         double maxErr = 0;
-        for (int pass = 0; pass < 2; pass++) { // pass 0 warms up
+        for (int pass = 0; pass < TIMED_PASSES; pass++) {
             for (int i = 0; i < nq; i++) {
-                AttentionStats st = pass == 1 ? stats : new AttentionStats();
                 long s = System.nanoTime();
-                if (quest != null) {
-                    quest.attendRow(data.q(), i * d, data.v(), 0, d, tokens, c, out, 0, st);
-                } else if (window != null) {
-                    window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, 4, tokens - 4, c, out, 0, st);
-                } else if (index == null) {
-                    dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, d, cfg, c, out, 0, st);
-                } else {
-                    sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
-                }
-                if (pass == 1) ms[i] = (System.nanoTime() - s) / 1e6;
-                if (pass == 1 && i < 2) maxErr = Math.max(maxErr, relErr(out, data, i, n, cfg));
+                attend.run(i, pass == 0 ? stats : null);
+                ms[pass * nq + i] = (System.nanoTime() - s) / 1e6;
+                if (pass == 0 && i < 2) maxErr = Math.max(maxErr, relErr(out, data, i, n, cfg));
             }
         }
         Map<String, Object> row = row(method, n, CliIO.median(ms), stats, maxErr, buildMs);
@@ -185,13 +279,14 @@ final class BenchCommand implements Callable<Integer> {
             row.put("budget_tokens", tokens);
             // the peers read their selected keys and values, and Quest its page bounds (2 floats per channel per page)
             stats.bytesRead += quest != null ? (long) nq * ((n + 15) / 16) * 2L * d * 4 : 0;
-            row.put("bytes_per_query", (double) stats.bytesRead / nq + (double) stats.keptKeys / nq * d * 4);
+            row.put("bytes_per_query", (double) stats.bytesRead / nq + (double) stats.keptKeys / nq * (d + dv) * 4);
         }
         return row;
     }
 
     private Map<String, Object> prefill(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
-        AttentionInput in = AttentionInput.singleHead(data.q(), data.k(), data.v(), n, n, d, d);
+        int dv = data.dv();
+        AttentionInput in = AttentionInput.singleHead(data.q(), data.k(), data.v(), n, n, d, dv);
         double[] ms = new double[3];
         AttentionStats stats = null;
         float[] out = null;
@@ -209,13 +304,13 @@ final class BenchCommand implements Callable<Integer> {
         // error on the last rows (the longest ones) against the float64 reference
         int check = Math.min(4, n);
         float[] lastQ = java.util.Arrays.copyOfRange(data.q(), (n - check) * d, n * d);
-        double[] ref = DenseReference.attend(new AttentionInput(lastQ, data.k(), data.v(), 1, 1, check, n, d, d), cfg);
+        double[] ref = DenseReference.attend(new AttentionInput(lastQ, data.k(), data.v(), 1, 1, check, n, d, dv), cfg);
         double maxErr = 0;
         for (int i = 0; i < check; i++) {
             double diff = 0, norm = 0;
-            for (int t = 0; t < d; t++) {
-                diff = Math.max(diff, Math.abs(out[(n - check + i) * d + t] - ref[i * d + t]));
-                norm = Math.max(norm, Math.abs(ref[i * d + t]));
+            for (int t = 0; t < dv; t++) {
+                diff = Math.max(diff, Math.abs(out[(n - check + i) * dv + t] - ref[i * dv + t]));
+                norm = Math.max(norm, Math.abs(ref[i * dv + t]));
             }
             maxErr = Math.max(maxErr, norm == 0 ? diff : diff / norm);
         }
@@ -224,14 +319,14 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The exact-scan method for prefill: every row scans the keys before it (a flat index with a causal limit). */
     private float[] flatPrefill(AttentionInput in, AttentionConfig cfg, Selection sel, AttentionStats st) {
-        int n = in.n();
-        float[] out = new float[n * d];
+        int n = in.n(), dv = in.dv();
+        float[] out = new float[n * dv];
         FlatIndex index = new FlatIndex(d);
         index.add(in.k(), n);
         SparseAttention sparse = new SparseAttention();
-        var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, n, d, d, maxNorm(in.k(), n, d));
+        var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, n, d, dv, maxNorm(in.k(), n, d));
         for (int i = 0; i < n; i++) {
-            sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * d, st);
+            sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * dv, st);
         }
         return out;
     }
@@ -258,9 +353,9 @@ final class BenchCommand implements Callable<Integer> {
 
     private double relErr(float[] out, Workloads.Data data, int i, int n, AttentionConfig cfg) {
         float[] q = java.util.Arrays.copyOfRange(data.q(), i * d, i * d + d);
-        double[] ref = DenseReference.attend(AttentionInput.singleHead(q, data.k(), data.v(), 1, n, d, d), cfg);
+        double[] ref = DenseReference.attend(AttentionInput.singleHead(q, data.k(), data.v(), 1, n, d, data.dv()), cfg);
         double diff = 0, norm = 0;
-        for (int t = 0; t < d; t++) {
+        for (int t = 0; t < data.dv(); t++) {
             diff = Math.max(diff, Math.abs(out[t] - ref[t]));
             norm = Math.max(norm, Math.abs(ref[t]));
         }
@@ -281,6 +376,24 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Double> out = new LinkedHashMap<>();
         pts.forEach((m, p) -> out.put(m, Report.slope(p)));
         return out;
+    }
+
+    /** One query row of a decode method. */
+    private interface RowFn {
+        void run(int i, AttentionStats st);
+    }
+
+    /** {@code --queries} is a count; a file name there gets a pointer to {@code --query-file}. */
+    static final class QueryCount implements picocli.CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            try {
+                return Integer.valueOf(value.strip());
+            } catch (NumberFormatException e) {
+                throw new picocli.CommandLine.TypeConversionException("'" + value
+                        + "' is not a number of queries (a query file goes to --query-file)");
+            }
+        }
     }
 
     /** A one-line progress bar on stderr. */

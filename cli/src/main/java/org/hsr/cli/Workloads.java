@@ -1,6 +1,11 @@
 package org.hsr.cli;
 
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.hsr.attention.BiasRule;
+import org.hsr.io.NpyArray;
 
 /**
  * Benchmark data (SPEC §8). {@code gaussian}: the paper's setting, every entry of q, k, v i.i.d. N(0,1).
@@ -22,19 +27,97 @@ import java.util.SplittableRandom;
  * </ul>
  * Values are N(0,1). So a certified softmax keeps the sink, the recent window and the heavy hitters, about 2–3% of
  * the keys — the regime the paper's "massively activated" entries describe.
+ *
+ * <p>User data ({@link #load}, {@link #user}): keys, queries and optionally values from {@code .npy} files, for
+ * instance dumped from a real model; σ is then measured from the data ({@link BiasRule#scoreStd}, averaged over the
+ * queries used).
  */
 final class Workloads {
     private Workloads() {}
 
-    /** Queries (m×d), keys and values (n×d), and the standard deviation σ of the scaled scores (bias rule). */
-    record Data(float[] q, float[] k, float[] v, int m, double scoreStd) {}
+    /** Queries (m×d), keys (n×d) and values (n×dv), and the standard deviation σ of the scaled scores (bias rule). */
+    record Data(float[] q, float[] k, float[] v, int m, int dv, double scoreStd) {}
+
+    /** Seed of the N(0,1) values that stand in when user data comes without {@code --values}. */
+    static final long USER_VALUES_SEED = 42;
+
+    /** Evenly spaced keys on which σ is measured per query (all keys when there are fewer). */
+    static final int SIGMA_SAMPLE = 4096;
+
+    /**
+     * User arrays as read: keys (keys×d), queries (queries×d), values (keys×dv); {@code name} is the key file's name
+     * and {@code valuesFrom} says where the values came from.
+     */
+    record UserData(String name, float[] k, float[] q, float[] v, int keys, int queries, int d, int dv,
+                    String valuesFrom) {}
+
+    /**
+     * Reads and checks user data: keys n×d, queries m×d with the same d, values (optional) n×dv. A {@code --d} given
+     * with it must agree with the keys. Errors are usage errors naming the flag and both values; an unreadable file
+     * is a runtime failure (the {@code IOException} propagates).
+     */
+    static UserData load(Path keys, Path queries, Path values, Integer d) throws IOException {
+        NpyArray k = CliIO.readReal(keys, "--keys", 2);
+        int n = k.dim(0), kd = k.dim(1);
+        if (d != null && d != kd) {
+            throw new UsageException("--d " + d + " != key dimension " + kd + " of " + keys + " (omit --d with --keys)");
+        }
+        NpyArray q = CliIO.readReal(queries, "--query-file", 2);
+        if (q.dim(1) != kd) {
+            throw new UsageException("--query-file " + queries + ": query dimension " + q.dim(1) + " != key dimension " + kd);
+        }
+        float[] v;
+        int dv;
+        String valuesFrom;
+        if (values != null) {
+            NpyArray va = CliIO.readReal(values, "--values", 2);
+            if (va.dim(0) != n) {
+                throw new UsageException("--values " + values + " has " + va.dim(0) + " rows, keys " + n);
+            }
+            v = va.floats();
+            dv = va.dim(1);
+            valuesFrom = "user:" + values.getFileName();
+        } else {
+            v = gaussian(new SplittableRandom(USER_VALUES_SEED), n * kd);
+            dv = kd;
+            valuesFrom = "gaussian N(0,1), seed " + USER_VALUES_SEED + " (no --values given)";
+        }
+        return new UserData(keys.getFileName().toString(), k.floats(), q.floats(), v, n, q.dim(0), kd, dv, valuesFrom);
+    }
+
+    /**
+     * The first {@code n} user keys and values, and {@code m} of the queries: the first m when {@code prefix} (causal
+     * prefill, query i at position i), else m rows evenly spaced over the file. σ is the mean over those queries of
+     * the standard deviation of their scaled scores {@code <q,k>/sqrt(d)} on the n keys.
+     */
+    static Data user(UserData u, int n, int m, boolean prefix) {
+        int d = u.d();
+        if (n > u.keys()) throw new UsageException("--n " + n + " exceeds the " + u.keys() + " keys in " + u.name());
+        if (prefix && m > u.queries()) {
+            throw new UsageException("prefill needs a query per key: the query file has " + u.queries() + " rows, n = "
+                    + n + " (pass --n <= " + Math.min(u.keys(), u.queries()) + ")");
+        }
+        m = Math.min(m, u.queries());
+        float[] q = new float[m * d];
+        for (int i = 0; i < m; i++) {
+            int row = prefix ? i : (int) ((long) i * u.queries() / m);
+            System.arraycopy(u.q(), row * d, q, i * d, d);
+        }
+        float[] k = Arrays.copyOf(u.k(), n * d), v = Arrays.copyOf(u.v(), n * u.dv());
+        float c = (float) (1 / Math.sqrt(d));
+        int sample = Math.min(n, SIGMA_SAMPLE);
+        double sigma = 0;
+        int used = Math.min(m, 64); // σ varies little between queries; 64 of them bound the cost at large m
+        for (int i = 0; i < used; i++) sigma += BiasRule.scoreStd(q, (int) ((long) i * m / used) * d, k, 0, n, d, c, sample);
+        return new Data(q, k, v, m, u.dv(), sigma / used);
+    }
 
     static final double HEAVY_FRACTION = 0.02, HEAVY_BOOST = 12, SINK_BOOST = 14, RECENT_BOOST = 8;
     static final int RECENT = 32;
 
     static Data make(String dist, SplittableRandom r, int n, int m, int d) {
         float[] q = gaussian(r, m * d), k = gaussian(r, n * d), v = gaussian(r, n * d);
-        if (dist.equals("gaussian")) return new Data(q, k, v, m, 1.0);
+        if (dist.equals("gaussian")) return new Data(q, k, v, m, d, 1.0);
         int rank = Math.max(1, d / 8);
         float[] lowRank = gaussian(r, d * rank);
         float[] mu = gaussian(r, d);
@@ -69,7 +152,7 @@ final class Workloads {
             if (boost == 0) continue;
             for (int t = 0; t < d; t++) k[j * d + t] += (float) (boost * sqrtD / qNorm * nu[t]);
         }
-        return new Data(q, k, v, m, scoreStd(q, k, n, d));
+        return new Data(q, k, v, m, d, scoreStd(q, k, n, d));
     }
 
     /** σ of the scaled scores of the first query, on a sample of keys. */

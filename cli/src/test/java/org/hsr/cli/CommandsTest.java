@@ -195,6 +195,110 @@ class CommandsTest {
     }
 
     @Test
+    void benchRunsOnUserKeysQueriesAndValues() throws Exception {
+        SplittableRandom r = new SplittableRandom(5);
+        int n = 3000, m = 20, d = 16, dv = 8;
+        Path k = npy("keys.npy", gaussian(r, n * d), n, d), q = npy("q.npy", gaussian(r, m * d), m, d);
+        Path v = npy("v.npy", gaussian(r, n * dv), n, dv);
+        Path json = tmp.resolve("u.json"), html = tmp.resolve("u.html");
+        CliRun run = CliRun.run("bench", "decode", "--keys", k.toString(), "--query-file", q.toString(), "--values",
+                v.toString(), "--n", "1000,3000", "--queries", "4", "--no-faiss", "--json", json.toString(), "--html",
+                html.toString());
+        assertEquals(0, run.code(), run.err());
+        JsonNode js = new ObjectMapper().readTree(json.toFile());
+        assertEquals("user:keys.npy", js.get("dist").asText());
+        assertEquals("user:v.npy", js.get("values").asText());
+        assertEquals(6, js.get("results").size());
+        for (JsonNode row : js.get("results")) {
+            for (String f : List.of("workload", "dist", "kind", "n", "d", "method", "ms_median", "keys_touched_frac",
+                    "kept_frac", "max_rel_err")) {
+                assertTrue(row.has(f), "result lacks " + f + ": " + row);
+            }
+            assertEquals("user:keys.npy", row.get("dist").asText());
+            assertEquals(d, row.get("d").asInt()); // from the file
+            assertTrue(row.get("max_rel_err").asDouble() < 1e-5, row.toString()); // ReLU is exact on any data
+            assertTrue(row.get("score_std").asDouble() > 0.5 && row.get("score_std").asDouble() < 2, row.toString());
+        }
+        assertEquals(List.of(1000, 1000, 1000, 3000, 3000, 3000),
+                java.util.stream.StreamSupport.stream(js.get("results").spliterator(), false).map(x -> x.get("n").asInt()).toList());
+        String page = Files.readString(html);
+        assertTrue(page.contains("<svg"));
+        assertTrue(page.contains("<title>hsr bench decode \u2014 ") && page.contains("JDK " + System.getProperty("java.version")),
+                "the title names the machine and the JDK");
+        assertFalse(page.contains("NaN"), "no NaN reaches the plots or the table");
+
+        // without --values and --n: Gaussian values with a fixed seed, all the keys, softmax
+        run = CliRun.run("bench", "decode", "--keys", k.toString(), "--query-file", q.toString(), "--kind", "softmax",
+                "--queries", "2", "--json", json.toString());
+        assertEquals(0, run.code(), run.err());
+        js = new ObjectMapper().readTree(json.toFile());
+        assertTrue(js.get("values").asText().contains("seed"), js.get("values").toString());
+        for (JsonNode row : js.get("results")) {
+            assertEquals(n, row.get("n").asInt());
+            if (row.get("method").asText().equals("hsr")) {
+                assertTrue(row.get("dropped_mass_bound_max").asDouble() <= 1e-3, row.toString());
+            }
+        }
+        // the analyses take user data too; prefill takes the first n queries and keys
+        assertEquals(0, CliRun.run("bench", "sparsity", "--keys", k.toString(), "--query-file", q.toString()).code());
+        assertEquals(0, CliRun.run("bench", "error", "--keys", k.toString(), "--query-file", q.toString(), "--quick").code());
+        run = CliRun.run("bench", "prefill", "--keys", k.toString(), "--query-file", q.toString(), "--json", json.toString());
+        assertEquals(0, run.code(), run.err());
+        for (JsonNode row : new ObjectMapper().readTree(json.toFile()).get("results")) {
+            assertEquals(m, row.get("n").asInt()); // as many positions as there are queries
+            assertTrue(row.get("max_rel_err").asDouble() < 1e-5, row.toString());
+        }
+    }
+
+    @Test
+    void benchRefusesInconsistentUserData() throws Exception {
+        SplittableRandom r = new SplittableRandom(6);
+        int n = 500, m = 10, d = 16;
+        String k = npy("k.npy", gaussian(r, n * d), n, d).toString(), q = npy("q.npy", gaussian(r, m * d), m, d).toString();
+        Path json = tmp.resolve("bad.json");
+        String j = json.toString();
+        // queries of another dimension than the keys
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--query-file",
+                npy("q15.npy", gaussian(r, m * 15), m, 15).toString(), "--json", j), json, "15 != key dimension 16");
+        // a --d that disagrees with the file
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--query-file", q, "--d", "128", "--json", j), json,
+                "--d 128 != key dimension 16");
+        // missing file: a runtime failure
+        assertFails(1, CliRun.run("bench", "decode", "--keys", tmp.resolve("none.npy").toString(), "--query-file", q,
+                "--json", j), json, "no such file");
+        assertFails(1, CliRun.run("bench", "decode", "--keys", k, "--query-file", tmp.resolve("none.npy").toString(),
+                "--json", j), json, "no such file");
+        // values with the wrong number of rows, more keys than the file has, prefill without a query per key
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--query-file", q, "--values",
+                npy("v.npy", gaussian(r, (n - 1) * d), n - 1, d).toString(), "--json", j), json, "499 rows, keys 500");
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--query-file", q, "--n", "100,501", "--json", j), json,
+                "--n 501 exceeds the 500 keys");
+        assertFails(2, CliRun.run("bench", "prefill", "--keys", k, "--query-file", q, "--n", "200", "--json", j), json,
+                "a query per key");
+        // the flags that go together, and the ones that exclude each other
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--json", j), json, "--query-file");
+        assertFails(2, CliRun.run("bench", "decode", "--keys", k, "--query-file", q, "--dist", "llm", "--json", j), json,
+                "--dist");
+        // --queries is the count: a file there says where it belongs
+        assertFails(2, CliRun.run("bench", "decode", "--queries", q, "--json", j), json, "--query-file");
+    }
+
+    @Test
+    void plotsLeaveOutWhatALogAxisCannotShowAndSaySo() {
+        Report.Series hsr = new Report.Series("hsr").add(1024, 0.5, null).add(4096, 2, null);
+        Report.Series faiss = new Report.Series("faiss").add(1024, Double.NaN, null).add(4096, Double.NaN, null);
+        String svg = Report.svg("time", List.of(hsr, faiss), "n", "ms", new double[] {1024, 4096});
+        assertFalse(svg.contains("NaN"), svg);
+        assertTrue(svg.contains("not plotted (no finite values): faiss"), svg);
+        assertTrue(svg.contains(">1k<") && svg.contains(">4k<"), "ticks at the measured n: " + svg);
+        assertEquals(List.of(1.0, 2.0, 5.0, 10.0), Report.ticks(0, 1));
+        assertEquals(List.of(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), Report.ticks(-6, 0));
+        assertEquals("4k", Report.tickLabel(4096, true));
+        assertEquals("0.02", Report.tickLabel(0.02, false));
+        assertEquals("2e-6", Report.tickLabel(2e-6, false));
+    }
+
+    @Test
     void slopeFitRecoversKnownExponents() {
         List<double[]> pts = new java.util.ArrayList<>();
         for (int n = 1024; n <= 1 << 20; n *= 4) pts.add(new double[] {Math.log(n), Math.log(3.0 * Math.pow(n, 0.8))});
