@@ -240,18 +240,20 @@ final class BenchCommand implements Callable<Integer> {
         SparseAttention sparse = new SparseAttention();
         DenseAttention dense = new DenseAttention();
         float c = cfg.scaleFor(d);
-        // one query row i through this method, counted into st (null: not counted)
-        RowFn attend = (i, st) -> {
-            if (quest != null) {
-                quest.attendRow(data.q(), i * d, data.v(), 0, dv, tokens, c, out, 0, st);
-            } else if (window != null) {
-                window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4, tokens - 4, c, out, 0, st);
-            } else if (index == null) {
-                dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, cfg, c, out, 0, st);
-            } else {
-                sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
-            }
-        };
+        // one query row i through this method, counted into st (null: not counted). One lambda per method, so each is
+        // its own class and the JIT compiles each method's path on its own: a single lambda branching over all methods
+        // was compiled with every path inlined into one unit, hit C2's node budget, and ran the hsr kernels ~2x slower.
+        RowFn attend;
+        if (quest != null) {
+            attend = (i, st) -> quest.attendRow(data.q(), i * d, data.v(), 0, dv, tokens, c, out, 0, st);
+        } else if (window != null) {
+            attend = (i, st) -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4, tokens - 4, c,
+                    out, 0, st);
+        } else if (index == null) {
+            attend = (i, st) -> dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, cfg, c, out, 0, st);
+        } else {
+            attend = (i, st) -> sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
+        }
         // warm-up: untimed passes over the queries for at least WARMUP_MS, and until the method has run WARMUP_ROWS rows
         // in this process (at most WARMUP_MAX_MS), so that the first n is not timed while the JIT is still compiling the
         // method's path (measured: hsr at n = 4096 took 0.18 ms per row after 250 ms of warm-up, 0.03 ms once warm)

@@ -61,6 +61,9 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[] qs;
         final float[] sketch = new float[BLOCK];
         final int[] slots = new int[BLOCK];
+        final int[] pending = new int[PENDING + BLOCK];
+        int pendingCount;
+        float touched;
         final double[] mass = new double[1];
         float[] centerDots = new float[0];
         float[] ub = new float[0];
@@ -322,8 +325,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                     // the fused kernel: sketch scores and their bounds in vector form, only candidates come back
                     int candidates = Kernels.int8Filter(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs,
                             base, qNorm, s.errBound, b * BLOCK, tc, sc.slots);
-                    scored += scoreCandidates(s, b, candidates, sc.slots, q, qOff, cut ? limit : Integer.MAX_VALUE,
-                            collector, false);
+                    queueCandidates(s, b, candidates, sc, cut ? limit : Integer.MAX_VALUE);
+                    if (sc.pendingCount >= PENDING) scored += scorePending(s, sc, q, qOff, collector, false);
                     continue;
                 }
                 float expScale = collector.prunedExpScale();
@@ -333,8 +336,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                     int candidates = Kernels.int8FilterMass(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes,
                             sc.qs, base, qNorm, s.errBound, b * BLOCK, tc, expScale, sc.slots, sc.mass);
                     collector.prunedMass(sc.mass[0], tc + shift);
-                    scored += scoreCandidates(s, b, candidates, sc.slots, q, qOff, cut ? limit : Integer.MAX_VALUE,
-                            collector, true);
+                    queueCandidates(s, b, candidates, sc, cut ? limit : Integer.MAX_VALUE);
+                    if (sc.pendingCount >= PENDING) scored += scorePending(s, sc, q, qOff, collector, true);
                     continue;
                 }
                 Kernels.int8Scores(s.codes, b * BLOCK * quads, BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
@@ -354,7 +357,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                     else collector.pruned(exact, 1);
                 }
             }
-            bytes += (scored - s.tailCount) * (long) d * Float.BYTES;
+            scored += scorePending(s, sc, q, qOff, collector, reportPruned);
+            bytes += (scored - tailCount) * (long) d * Float.BYTES;
         }
         if (work != null) {
             work.keysSeen += Math.min(s.size, Math.max(0, limit));
@@ -366,24 +370,42 @@ public final class BlockIndex implements HalfSpaceIndex {
         }
     }
 
-    /**
-     * The exact check of the candidates a sketch filter let through: each gets its float64-accumulated score and is
-     * collected when it clears the collector's bar (else reported as pruned when {@code reportBelow}). Returns how many
-     * keys were scored.
-     */
-    private int scoreCandidates(Snapshot s, int b, int candidates, int[] slots, float[] q, int qOff, int limit,
-                                HitCollector collector, boolean reportBelow) {
-        int scored = 0;
+    /** Candidates gathered over several blocks before their exact check (see {@link #scorePending}). */
+    private static final int PENDING = 128;
+
+    /** Adds the candidate slots of block b that are real keys below the limit to the pending list. */
+    private static void queueCandidates(Snapshot s, int b, int candidates, Scratch sc, int limit) {
         for (int c = 0; c < candidates; c++) {
-            int slot = b * BLOCK + slots[c];
+            int slot = b * BLOCK + sc.slots[c];
             int id = s.slotId[slot];
-            if (id < 0 || id >= limit) continue;
+            if (id >= 0 && id < limit) sc.pending[sc.pendingCount++] = slot;
+        }
+    }
+
+    /**
+     * The exact check of the pending candidates: each gets its float64-accumulated score and is collected when it
+     * clears the collector's bar (else reported as pruned when {@code reportBelow}). The candidates' key rows are
+     * scattered over the slot array, so first every cache line of every row is touched: those loads are independent and
+     * overlap in the memory system, where scoring row by row would wait for each row in turn. Returns how many keys
+     * were scored.
+     */
+    private int scorePending(Snapshot s, Scratch sc, float[] q, int qOff, HitCollector collector,
+                             boolean reportBelow) {
+        int n = sc.pendingCount;
+        float touch = 0f;
+        for (int i = 0; i < n; i++) {
+            int base = sc.pending[i] * d;
+            for (int o = 0; o < d; o += 16) touch += s.slotKeys[base + o];
+        }
+        sc.touched = touch; // keeps the touching loads alive
+        for (int i = 0; i < n; i++) {
+            int slot = sc.pending[i];
             float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
-            scored++;
-            if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
+            if (exact >= collector.minCompetitiveScore()) collector.collect(s.slotId[slot], exact);
             else if (reportBelow) collector.pruned(exact, 1);
         }
-        return scored;
+        sc.pendingCount = 0;
+        return n;
     }
 
     /** Real (non-padding) keys in block b: all but possibly the last block of a fold are full. */

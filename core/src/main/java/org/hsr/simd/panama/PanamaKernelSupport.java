@@ -378,10 +378,13 @@ public final class PanamaKernelSupport implements KernelSupport {
             FloatVector b2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
                     .castShape(S, 0);
             FloatVector b3 = (FloatVector) w.lanewise(VectorOperators.ASHR, 24).castShape(S, 0);
-            a0 = fma(b0, FloatVector.broadcast(S, qs[4 * p]), a0);
-            a1 = fma(b1, FloatVector.broadcast(S, qs[4 * p + 1]), a1);
-            a2 = fma(b2, FloatVector.broadcast(S, qs[4 * p + 2]), a2);
-            a3 = fma(b3, FloatVector.broadcast(S, qs[4 * p + 3]), a3);
+            // fma written out (not through the fma helper): a helper C2 declines to inline would box the vectors
+            FloatVector q0 = FloatVector.broadcast(S, qs[4 * p]), q1 = FloatVector.broadcast(S, qs[4 * p + 1]),
+                    q2 = FloatVector.broadcast(S, qs[4 * p + 2]), q3 = FloatVector.broadcast(S, qs[4 * p + 3]);
+            a0 = HAS_FAST_FMA ? b0.fma(q0, a0) : b0.mul(q0).add(a0);
+            a1 = HAS_FAST_FMA ? b1.fma(q1, a1) : b1.mul(q1).add(a1);
+            a2 = HAS_FAST_FMA ? b2.fma(q2, a2) : b2.mul(q2).add(a2);
+            a3 = HAS_FAST_FMA ? b3.fma(q3, a3) : b3.mul(q3).add(a3);
         }
         a0.add(a1).add(a2.add(a3)).intoArray(out, outOff);
     }
