@@ -404,13 +404,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
-            if (pass.anyTrue()) {
-                long bits = pass.toLong();
-                while (bits != 0) {
-                    outSlots[count++] = g * lanes + Long.numberOfTrailingZeros(bits);
-                    bits &= bits - 1;
-                }
-            }
+            if (pass.anyTrue()) count = appendLanes(pass.toLong(), g * lanes, outSlots, count);
         }
         return count;
     }
@@ -436,13 +430,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             // exp(expScale·(bound − tc)) <= 1 on the failing lanes; the passing lanes add nothing. The exponent is
             // clamped at -80 so a term never underflows below its true value (the sum must stay an upper bound).
             acc = acc.add(bound.sub(tcV).mul(expScale).max(MIN_EXPONENT).lanewise(VectorOperators.EXP), pass.not());
-            if (pass.anyTrue()) {
-                long bits = pass.toLong();
-                while (bits != 0) {
-                    outSlots[count++] = g * lanes + Long.numberOfTrailingZeros(bits);
-                    bits &= bits - 1;
-                }
-            }
+            if (pass.anyTrue()) count = appendLanes(pass.toLong(), g * lanes, outSlots, count);
         }
         mass[0] += acc.reduceLanes(VectorOperators.ADD);
         return count;
@@ -487,5 +475,14 @@ public final class PanamaKernelSupport implements KernelSupport {
         sums[0] = se;
         sums[1] = sh;
         sums[2] = sr;
+    }
+
+    /** Appends {@code base + i} to {@code out} for every set bit i of {@code bits}; returns the new count. */
+    private static int appendLanes(long bits, int base, int[] out, int count) {
+        while (bits != 0) {
+            out[count++] = base + Long.numberOfTrailingZeros(bits);
+            bits &= bits - 1;
+        }
+        return count;
     }
 }
