@@ -78,12 +78,9 @@ public final class SparseAttention {
         for (int i = 0; i < threshold.size(); i++) {
             // the index reports float64-accumulated scores: s − b cancels near the boundary, where an fp32 sum's
             // rounding would be a large part of it (the dense fp32 baseline has that error)
-            double s = (double) c * threshold.scores()[i];
-            if (s - cfg.bias() < 0.25 * Math.abs(s)) {
-                // near the bias the float rounding of the score is a visible part of s − b (times alpha in the weight):
-                // recompute it in float64 there
-                s = c * Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + threshold.ids()[i] * keys.d(), keys.d());
-            }
+            // the float64-accumulated score: s − b cancels near the bias, where a float score's rounding would be a
+            // visible part of it (times alpha in the weight)
+            double s = (double) c * threshold.exactScores()[i];
             float r = (float) (s - cfg.bias());
             if (r <= 0f) continue;
             remember(threshold.ids()[i]);
@@ -220,9 +217,9 @@ public final class SparseAttention {
     /** Scores the keys outside the index ({@code [indexed, visible)}) directly and offers them to the collector. */
     private void gatherDirect(Keys keys, int visible, float[] q, int qOff, ThresholdCollector col) {
         for (int j = keys.indexed(); j < visible; j++) {
-            float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+            double s = Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
-            if (s >= col.minCompetitiveScore()) col.collect(j, s);
+            if ((float) s >= col.minCompetitiveScore()) col.collectExact(j, s);
         }
     }
 

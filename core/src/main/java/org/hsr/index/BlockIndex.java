@@ -256,7 +256,8 @@ public final class BlockIndex implements HalfSpaceIndex {
             Kernels.dotMany(q, qOff, s.tail, start * d, count, d, sc.tailScores, 0);
             for (int j = 0; j < count; j++) {
                 if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
-                    collector.collect(firstTailId + start + j, sc.tailScores[j]);
+                    int id = firstTailId + start + j;
+                    collector.collectExact(id, Kernels.dotDouble(q, qOff, s.tail, (start + j) * d, d));
                 } else if (collector.wantsPruned()) {
                     collector.pruned(sc.tailScores[j], 1);
                 }
@@ -400,9 +401,9 @@ public final class BlockIndex implements HalfSpaceIndex {
         sc.touched = touch; // keeps the touching loads alive
         for (int i = 0; i < n; i++) {
             int slot = sc.pending[i];
-            float exact = (float) Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
-            if (exact >= collector.minCompetitiveScore()) collector.collect(s.slotId[slot], exact);
-            else if (reportBelow) collector.pruned(exact, 1);
+            double exact = Kernels.dotDouble(q, qOff, s.slotKeys, slot * d, d);
+            if ((float) exact >= collector.minCompetitiveScore()) collector.collectExact(s.slotId[slot], exact);
+            else if (reportBelow) collector.pruned((float) exact, 1);
         }
         sc.pendingCount = 0;
         return n;

@@ -59,7 +59,7 @@ public final class FlatIndex implements HalfSpaceIndex {
             for (int j = 0; j < count; j++) {
                 if (scores[j] >= collector.minCompetitiveScore()) {
                     // a reported key gets its score accumulated in float64 (see Kernels.dotDouble)
-                    collector.collect(start + j, (float) Kernels.dotDouble(q, qOff, s.keys, (start + j) * d, d));
+                    collector.collectExact(start + j, Kernels.dotDouble(q, qOff, s.keys, (start + j) * d, d));
                 }
                 else if (collector.wantsPruned()) collector.pruned(scores[j], 1);
             }

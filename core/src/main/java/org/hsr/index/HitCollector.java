@@ -21,6 +21,14 @@ public interface HitCollector {
      */
     void collect(int id, float score);
 
+    /**
+     * {@link #collect} with the key's dot product as accumulated in float64, before rounding to float: collectors that
+     * need the precise score (the ReLU weights near the bias) keep it; by default it is rounded and collected.
+     */
+    default void collectExact(int id, double exactScore) {
+        collect(id, (float) exactScore);
+    }
+
     /** Whether the walk should visit the most promising blocks first (top-R benefits; half-space does not care). */
     default boolean wantsBestFirst() {
         return false;
