@@ -66,7 +66,6 @@ public final class BlockIndex implements HalfSpaceIndex {
         float touched;
         final double[] mass = new double[1];
         float[] centerDots = new float[0];
-        float[] ub = new float[0];
         int[] order = new int[0];
         float[] tailScores = new float[512];
 
@@ -266,22 +265,24 @@ public final class BlockIndex implements HalfSpaceIndex {
         scored += tailCount;
         bytes += (long) tailCount * d * Float.BYTES;
         if (s.blocks > 0) {
-            // 2. the blocks: block bound, then the sketch bound per key, then the exact fp32 score
+            // 2. the blocks: block bound, then the sketch bound per key, then the exact (float64-accumulated) score
             float qNorm = (float) (norm(q, qOff, d) * (1 + 1e-6));
             float qMu = Kernels.dot(q, qOff, s.mu, 0, d);
             float slackMu = (float) (gamma * qNorm * s.muNorm);
             boolean bestFirst = collector.wantsBestFirst();
             boolean reportPruned = collector.wantsPruned();
             float shift = qMu + slackMu; // raw bound = centred bound + shift
+            // <q, c_b> for every block centre in one pass over the centres
+            if (sc.centerDots.length < s.blocks) {
+                sc.centerDots = new float[s.blocks];
+                sc.order = new int[s.blocks];
+            }
+            float[] baseDots = sc.centerDots;
+            Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, baseDots, 0);
             if (bestFirst) {
-                if (sc.ub.length < s.blocks) {
-                    sc.ub = new float[s.blocks];
-                    sc.order = new int[s.blocks];
-                }
-                Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, sc.ub, 0);
                 long[] keyed = new long[s.blocks];
                 for (int b = 0; b < s.blocks; b++) {
-                    float ub = sc.ub[b] + qNorm * s.radius[b];
+                    float ub = baseDots[b] + qNorm * s.radius[b];
                     // sort descending by bound: flip the float's order-preserving int bits
                     int bits = Float.floatToIntBits(ub);
                     int ord = bits < 0 ? ~bits : bits | 0x80000000;
@@ -290,11 +291,6 @@ public final class BlockIndex implements HalfSpaceIndex {
                 Arrays.sort(keyed);
                 for (int i = 0; i < s.blocks; i++) sc.order[i] = (int) keyed[i];
             }
-            if (!bestFirst) { // all centre dot products in one pass over the centres
-                if (sc.centerDots.length < s.blocks) sc.centerDots = new float[s.blocks];
-                Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, sc.centerDots, 0);
-            }
-            float[] baseDots = bestFirst ? sc.ub : sc.centerDots;
             for (int i = 0; i < s.blocks; i++) {
                 int b = bestFirst ? sc.order[i] : i;
                 if (collector.minCompetitiveScore() == Float.POSITIVE_INFINITY) break; // the collector wants no more
@@ -310,7 +306,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                             for (int rest = i; rest < s.blocks; rest++) {
                                 int rb = sc.order[rest];
                                 if (limited && s.idRange[2 * rb] >= limit) continue;
-                                collector.pruned(sc.ub[rb] + qNorm * s.radius[rb] + shift, blockKeys(s, rb));
+                                collector.pruned(baseDots[rb] + qNorm * s.radius[rb] + shift, blockKeys(s, rb));
                             }
                         }
                         break;
