@@ -73,11 +73,11 @@ public final class SparseAttention {
         keys.index().search(q, qOff, Math.min(visible, keys.indexed()), threshold, work);
         gatherDirect(keys, visible, q, qOff, threshold);
         double sum = 0;
-        long kept = 0;
+        int kept = 0;
         lastKeptCount = 0;
+        int[] ids = growIds(threshold.size());
+        float[] weights = growWeights(threshold.size());
         for (int i = 0; i < threshold.size(); i++) {
-            // the index reports float64-accumulated scores: s − b cancels near the boundary, where an fp32 sum's
-            // rounding would be a large part of it (the dense fp32 baseline has that error)
             // the float64-accumulated score: s − b cancels near the bias, where a float score's rounding would be a
             // visible part of it (times alpha in the weight)
             double s = (double) c * threshold.exactScores()[i];
@@ -86,10 +86,11 @@ public final class SparseAttention {
             remember(threshold.ids()[i]);
             float wt = r;
             for (int a = 1; a < cfg.alpha(); a++) wt *= r;
-            Kernels.axpy(wt, keys.v(), keys.vOff() + threshold.ids()[i] * keys.dv(), out, outOff, keys.dv());
+            ids[kept] = threshold.ids()[i];
+            weights[kept++] = wt;
             sum += wt;
-            kept++;
         }
+        addValues(keys, ids, weights, kept, out, outOff);
         if (sum > 0) Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
         count(stats, visible, kept, sum == 0, false);
     }
@@ -206,12 +207,51 @@ public final class SparseAttention {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < count; i++) max = Math.max(max, scores[i]);
         double sum = 0;
+        float[] weights = growWeights(count);
         for (int i = 0; i < count; i++) {
             float p = (float) Math.exp((double) c * (scores[i] - max));
-            Kernels.axpy(p, keys.v(), keys.vOff() + ids[i] * keys.dv(), out, outOff, keys.dv());
+            weights[i] = p;
             sum += p;
         }
+        addValues(keys, ids, weights, count, out, outOff);
         Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+    }
+
+    /** Value rows touched ahead of their sums (see {@link #addValues}). */
+    private static final int VALUE_BATCH = 32;
+    private float touched;
+    private int[] idScratch = new int[256];
+    private float[] weightScratch = new float[256];
+
+    /**
+     * {@code out += Σ_i weights[i]·v_(ids[i])}. The kept keys' value rows lie at random positions in a cache far larger
+     * than the caches, so each batch of rows is first touched, one load per cache line: those loads are independent
+     * and overlap in the memory system, where summing row by row waits for each row in turn.
+     */
+    private void addValues(Keys keys, int[] ids, float[] weights, int count, float[] out, int outOff) {
+        int dv = keys.dv();
+        float touch = 0f;
+        for (int from = 0; from < count; from += VALUE_BATCH) {
+            int to = Math.min(count, from + VALUE_BATCH);
+            for (int i = from; i < to; i++) {
+                int base = keys.vOff() + ids[i] * dv;
+                for (int o = 0; o < dv; o += 16) touch += keys.v()[base + o];
+            }
+            for (int i = from; i < to; i++) {
+                Kernels.axpy(weights[i], keys.v(), keys.vOff() + ids[i] * dv, out, outOff, dv);
+            }
+        }
+        touched = touch; // keeps the touching loads alive
+    }
+
+    private int[] growIds(int n) {
+        if (idScratch.length < n) idScratch = new int[Math.max(n, 2 * idScratch.length)];
+        return idScratch;
+    }
+
+    private float[] growWeights(int n) {
+        if (weightScratch.length < n) weightScratch = new float[Math.max(n, 2 * weightScratch.length)];
+        return weightScratch;
     }
 
     /** Scores the keys outside the index ({@code [indexed, visible)}) directly and offers them to the collector. */

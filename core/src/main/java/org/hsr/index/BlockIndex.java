@@ -35,6 +35,7 @@ public final class BlockIndex implements HalfSpaceIndex {
     private final int dPad; // 4*quads
     private final int lanes; // keys per sketch group
     private final double gamma; // relative rounding bound for length-d float dot products, with a safety factor
+    private final double sketchRoundoff; // the sketch kernel's rounding per unit of Σ|q_t·s_t|
 
     /** Everything a query reads; immutable once published (arrays may have spare capacity past the counts). */
     private record Snapshot(
@@ -82,6 +83,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         this.lanes = Kernels.int8Lanes();
         if (BLOCK % lanes != 0) throw new IllegalStateException("block " + BLOCK + " not a multiple of lanes " + lanes);
         this.gamma = 4.0 * (d + 4) * UNIT_ROUNDOFF;
+        this.sketchRoundoff = Kernels.int8Roundoff(quads);
         this.snap = new Snapshot(0, 0, null, 0f, new float[0], new float[0], new float[0], new int[0], new float[0],
                 new int[0], new int[0], new float[0], new float[0], 0);
         this.scratch = ThreadLocal.withInitial(() -> new Scratch(dPad));
@@ -198,6 +200,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                 inv[t] = inv[t] > 0f ? 127f / inv[t] : 0f;
             }
             for (int t = d; t < dPad; t++) scale[b * dPad + t] = 0f;
+            double sNorm = Math.sqrt(Kernels.dotDouble(scale, b * dPad, scale, b * dPad, dPad)) * (1 + 1e-6);
             double rMax = 0, kMax = 0;
             int minId = Integer.MAX_VALUE, maxId = -1;
             for (int slot = 0; slot < BLOCK; slot++) {
@@ -220,8 +223,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                 Kernels.quantizeInt8(rows, slot * d, inv, scale, b * dPad, d, q8, sums);
                 float e2 = sums[0], h2 = sums[1], r2 = sums[2];
                 for (int p = 0; p < quads; p++) {
-                    codes[codeBase + p * lanes] = (q8[4 * p] & 0xff) | (q8[4 * p + 1] & 0xff) << 8
-                            | (q8[4 * p + 2] & 0xff) << 16 | (q8[4 * p + 3] & 0xff) << 24;
+                    codes[codeBase + p * lanes] = Kernels.packInt8(q8[4 * p], q8[4 * p + 1], q8[4 * p + 2], q8[4 * p + 3]);
                 }
                 double kNorm = Math.sqrt(Kernels.dot(s.tail, local * d, s.tail, local * d, d));
                 double rNorm = Math.sqrt(r2), hatNorm = Math.sqrt(h2);
@@ -230,7 +232,8 @@ public final class BlockIndex implements HalfSpaceIndex {
                 // The float arithmetic above (k − μ, − c, s·code, the sums of squares) is off from the exact residual
                 // by at most a few units of roundoff of ‖k‖, ‖μ‖, ‖r‖, ‖ŝ‖; gamma covers that and the query-side
                 // rounding of <q,c>, <q⊙s,code> and <q,μ>.
-                errBound[gslot] = (float) ((Math.sqrt(e2) * sumSlack
+                // The sketch kernel's own rounding is at most roundoff·Σ|q_t·s_t| <= roundoff·‖q‖·‖s‖.
+                errBound[gslot] = (float) ((Math.sqrt(e2) * sumSlack + sketchRoundoff * sNorm
                         + gamma * (cNorm + hatNorm + muNorm + rNorm + kNorm)) * (1 + 1e-6));
             }
             idRange[2 * b] = minId;

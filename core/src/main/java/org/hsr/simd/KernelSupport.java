@@ -57,10 +57,18 @@ public interface KernelSupport {
     /**
      * Approximate scores of int8-coded keys (the index's sketch). Keys come in groups of {@code lanes}; each group holds
      * {@code quads} words per key-lane, word {@code p} of lane {@code l} of group {@code g} at
-     * {@code codes[off + (g*quads + p)*lanes + l]} packing the signed bytes of dimensions {@code 4p..4p+3} (low byte
-     * first). Writes {@code out[outOff + g*lanes + l] = Σ_i qs[i]·code_i} for {@code i < 4*quads}.
+     * {@code codes[off + (g*quads + p)*lanes + l]} holding the codes {@code c0..c3} (each in [−127, 127]) of dimensions
+     * {@code 4p..4p+3} as signed base-256 digits, {@code word = c0 + 256·c1 + 65536·c2 + 16777216·c3}
+     * ({@link org.hsr.simd.Kernels#packInt8}). Writes {@code out[outOff + g*lanes + l] ≈ Σ_i qs[i]·code_i} for
+     * {@code i < 4*quads}, off by at most {@link #int8Roundoff}{@code (quads)·Σ_i |qs[i]|}.
      */
     void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff);
+
+    /**
+     * A bound C on the rounding of this implementation's int8 sketch scores: {@code |computed − Σ_i qs[i]·code_i| <=
+     * C·Σ_i |qs[i]|} for {@code 4*quads} dimensions (the index adds it to its per-key error bounds).
+     */
+    double int8Roundoff(int quads);
 
     /**
      * The value pass of attention: {@code out[outOff+c] += Σ_{j<count} w[wOff+j]·v[vOff + j*dv + c]} for

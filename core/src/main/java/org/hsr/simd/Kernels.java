@@ -93,6 +93,24 @@ public final class Kernels {
         return IMPL.int8Lanes();
     }
 
+    /**
+     * Packs four int8 codes (each in [−127, 127]) into one sketch word as signed base-256 digits,
+     * {@code c0 + 256·c1 + 65536·c2 + 16777216·c3}: the layout {@link KernelSupport#int8Scores} reads. Unlike plain
+     * byte concatenation, every left shift of the word by 8·j bits is then exactly {@code (c0 + … + 256^(3−j)·c_(3−j))
+     * ·2^(8j)} as a signed int, which lets a vector kernel decode a word with three shifts and no sign extension.
+     */
+    public static int packInt8(int c0, int c1, int c2, int c3) {
+        for (int c : new int[] {c0, c1, c2, c3}) {
+            if (c < -127 || c > 127) throw new IllegalArgumentException("int8 code out of [-127, 127]: " + c);
+        }
+        return c0 + 256 * c1 + 65536 * c2 + 16777216 * c3;
+    }
+
+    /** The rounding bound of the chosen implementation's sketch scores; see {@link KernelSupport#int8Roundoff}. */
+    public static double int8Roundoff(int quads) {
+        return IMPL.int8Roundoff(quads);
+    }
+
     /** Approximate scores of int8 sketch codes; see {@link KernelSupport#int8Scores}. */
     public static void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out,
                                   int outOff) {

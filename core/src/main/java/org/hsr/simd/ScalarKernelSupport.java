@@ -158,15 +158,26 @@ public final class ScalarKernelSupport implements KernelSupport {
         return count;
     }
 
-    /** {@code Σ qs[i]·code_i} of key-lane {@code l} of group {@code g}: the sign-extended bytes, low byte first. */
+    /** {@code Σ qs[i]·code_i} of key-lane {@code l} of group {@code g}: the word's signed base-256 digits, low first. */
     private static float sketchScore(int[] codes, int off, int g, int l, int quads, int lanes, float[] qs) {
         float s = 0f;
         for (int p = 0; p < quads; p++) {
             int w = codes[off + (g * quads + p) * lanes + l];
-            s += qs[4 * p] * (byte) w + qs[4 * p + 1] * (byte) (w >> 8) + qs[4 * p + 2] * (byte) (w >> 16)
-                    + qs[4 * p + 3] * (byte) (w >> 24);
+            int c0 = (byte) w;
+            w = (w - c0) >> 8;
+            int c1 = (byte) w;
+            w = (w - c1) >> 8;
+            int c2 = (byte) w;
+            int c3 = (w - c2) >> 8;
+            s += qs[4 * p] * c0 + qs[4 * p + 1] * c1 + qs[4 * p + 2] * c2 + qs[4 * p + 3] * c3;
         }
         return s;
+    }
+
+    @Override
+    public double int8Roundoff(int quads) {
+        // a float sum of 4·quads products, each |qs_i·code_i| <= 127·|qs_i|: at most 4·quads + 1 roundings on any term
+        return (4.0 * quads + 2) * 127 * 0x1p-24 * (1 + 1e-3);
     }
 
     @Override

@@ -156,6 +156,75 @@ class KernelsTest {
         }
     }
 
+    /**
+     * The int8 sketch kernels (vector and scalar) against the float64 sum of {@code qs·code}, within the rounding bound
+     * each declares, at awkward dimension counts, with extreme codes (±127) and coefficients of mixed magnitude;
+     * int8Filter and int8FilterMass against the same scores.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 8, 15, 16, 17, 32, 33, 64})
+    void int8SketchScoresWithinTheirDeclaredRounding(int quads) {
+        SplittableRandom r = new SplittableRandom(900 + quads);
+        for (KernelSupport impl : new KernelSupport[] {SCALAR, vector()}) {
+            int lanes = impl.int8Lanes(), groups = 3, n = 4 * quads;
+            int[][] code = new int[groups * lanes][n];
+            int[] words = new int[groups * quads * lanes + 5];
+            for (int key = 0; key < groups * lanes; key++) {
+                for (int t = 0; t < n; t++) {
+                    code[key][t] = switch (r.nextInt(4)) {
+                        case 0 -> 127;
+                        case 1 -> -127;
+                        default -> r.nextInt(255) - 127;
+                    };
+                }
+                int g = key / lanes, l = key % lanes;
+                for (int p = 0; p < quads; p++) {
+                    words[5 + (g * quads + p) * lanes + l] = Kernels.packInt8(code[key][4 * p], code[key][4 * p + 1],
+                            code[key][4 * p + 2], code[key][4 * p + 3]);
+                }
+            }
+            float[] qs = new float[n];
+            double absSum = 0;
+            for (int t = 0; t < n; t++) {
+                qs[t] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(5) - 2));
+                absSum += Math.abs(qs[t]);
+            }
+            float[] out = new float[groups * lanes + 1];
+            impl.int8Scores(words, 5, groups, quads, lanes, qs, out, 1);
+            double tol = impl.int8Roundoff(quads) * absSum;
+            float[] err = new float[groups * lanes];
+            for (int key = 0; key < groups * lanes; key++) {
+                double exact = 0;
+                for (int t = 0; t < n; t++) exact += (double) qs[t] * code[key][t];
+                close(exact, out[1 + key], tol, impl.name() + " quads=" + quads + " key=" + key);
+                err[key] = (float) r.nextDouble();
+            }
+            // the fused filters pass exactly the slots whose bound clears tc, from the same scores
+            float base = 0.25f, qNorm = 2f, tc = out[1 + lanes] + 0.5f;
+            int[] slots = new int[groups * lanes];
+            int count = impl.int8Filter(words, 5, groups, quads, lanes, qs, base, qNorm, err, 0, tc, slots);
+            int want = 0;
+            double mass = 0;
+            for (int key = 0; key < groups * lanes; key++) {
+                float bound = base + out[1 + key] + qNorm * err[key];
+                if (bound >= tc) assertEquals(key, slots[want++], impl.name() + " filter slot");
+                else mass += Math.exp(Math.max(-80, 0.5 * (bound - tc)));
+            }
+            assertEquals(want, count, impl.name() + " filter count quads=" + quads);
+            double[] got = {0};
+            assertEquals(want, impl.int8FilterMass(words, 5, groups, quads, lanes, qs, base, qNorm, err, 0, tc, 0.5f,
+                    slots, got));
+            close(mass, got[0], 1e-5 * mass + 1e-30, impl.name() + " filter mass");
+        }
+    }
+
+    @Test
+    void packInt8RefusesCodesOutsideTheRange() {
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Kernels.packInt8(0, 128, 0, 0));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Kernels.packInt8(0, 0, 0, -128));
+        assertEquals(-1 + 256 * 2 - 65536 * 3 + 16777216 * 127, Kernels.packInt8(-1, 2, -3, 127));
+    }
+
     @Test
     void weightedSumAtAwkwardRowWidthsAndCounts() {
         SplittableRandom r = new SplittableRandom(13);

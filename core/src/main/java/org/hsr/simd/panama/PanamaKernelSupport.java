@@ -296,8 +296,10 @@ public final class PanamaKernelSupport implements KernelSupport {
             SCALAR.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
             return;
         }
+        float[] k = new float[4 * quads];
+        sketchCoefficients(qs, quads, k);
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, qs, out, outOff + g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, k, out, outOff + g * lanes);
         }
     }
 
@@ -359,34 +361,63 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     /**
-     * Int8 scores of one group of {@code IS.length()} keys, stored at {@code out[outOff..]}. The form PERF-NOTES
-     * measured fast on AVX2: sign-extend each byte of the packed int lanes with LSHL/ASHR, castShape to float, fma with
-     * the broadcast query coordinate; four accumulators, one per byte position, so the four FMA chains are
+     * The sketch scores of one group of {@code lanes} keys into {@code out}. Each word holds four codes as signed
+     * base-256 digits ({@link org.hsr.simd.Kernels#packInt8}), so {@code F_j = (float) (word << 8·(3−j))} is, exactly,
+     * {@code 2^24·(c_j + c_(j−1)/256 + …)} for j < 3 (at most 24 significant bits), and {@code F_3 = (float) word}
+     * rounds by at most 64. With the coefficients of {@link #sketchCoefficients}, {@code Σ_j k_j·F_j = Σ_j qs_j·c_j}:
+     * three shifts, four int-to-float casts and four FMAs per four dimensions of {@code lanes} keys, where isolating and
+     * sign-extending every byte took seven shifts. Four accumulators, one per digit, so the FMA chains are
      * independent. (convert(I2F) and ByteVector B2F fall off the intrinsics.) It stores its result instead of
      * returning a vector: this method is too large to be inlined at every call site, and a vector that crosses a
      * call that is not inlined is boxed, which made the decode ~15x slower.
      */
-    private static void groupScores(int[] codes, int base, int quads, float[] qs, float[] out, int outOff) {
+    private static void groupScores(int[] codes, int base, int quads, float[] k, float[] out, int outOff) {
         int lanes = IS.length();
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
         for (int p = 0; p < quads; p++) {
             IntVector w = IntVector.fromArray(IS, codes, base + p * lanes);
-            FloatVector b0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                    .castShape(S, 0);
-            FloatVector b1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
-                    .castShape(S, 0);
-            FloatVector b2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
-                    .castShape(S, 0);
-            FloatVector b3 = (FloatVector) w.lanewise(VectorOperators.ASHR, 24).castShape(S, 0);
+            FloatVector f0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).castShape(S, 0);
+            FloatVector f1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).castShape(S, 0);
+            FloatVector f2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).castShape(S, 0);
+            FloatVector f3 = (FloatVector) w.castShape(S, 0);
             // fma written out (not through the fma helper): a helper C2 declines to inline would box the vectors
-            FloatVector q0 = FloatVector.broadcast(S, qs[4 * p]), q1 = FloatVector.broadcast(S, qs[4 * p + 1]),
-                    q2 = FloatVector.broadcast(S, qs[4 * p + 2]), q3 = FloatVector.broadcast(S, qs[4 * p + 3]);
-            a0 = HAS_FAST_FMA ? b0.fma(q0, a0) : b0.mul(q0).add(a0);
-            a1 = HAS_FAST_FMA ? b1.fma(q1, a1) : b1.mul(q1).add(a1);
-            a2 = HAS_FAST_FMA ? b2.fma(q2, a2) : b2.mul(q2).add(a2);
-            a3 = HAS_FAST_FMA ? b3.fma(q3, a3) : b3.mul(q3).add(a3);
+            FloatVector k0 = FloatVector.broadcast(S, k[4 * p]), k1 = FloatVector.broadcast(S, k[4 * p + 1]),
+                    k2 = FloatVector.broadcast(S, k[4 * p + 2]), k3 = FloatVector.broadcast(S, k[4 * p + 3]);
+            a0 = HAS_FAST_FMA ? f0.fma(k0, a0) : f0.mul(k0).add(a0);
+            a1 = HAS_FAST_FMA ? f1.fma(k1, a1) : f1.mul(k1).add(a1);
+            a2 = HAS_FAST_FMA ? f2.fma(k2, a2) : f2.mul(k2).add(a2);
+            a3 = HAS_FAST_FMA ? f3.fma(k3, a3) : f3.mul(k3).add(a3);
         }
         a0.add(a1).add(a2.add(a3)).intoArray(out, outOff);
+    }
+
+    /** Bit masks of the digits j < 3 within a quad (lane t of a vector at a multiple of 4: t % 4 != 3). */
+    private static final VectorMask<Float> NOT_TOP_DIGIT = VectorMask.fromLong(S, 0x7777_7777_7777_7777L);
+
+    /**
+     * The coefficients for {@link #groupScores}: {@code k_(4p+3) = 2^−24·qs_(4p+3)} and
+     * {@code k_(4p+j) = 2^−24·(qs_(4p+j) − qs_(4p+j+1)/256)} for j < 3, into {@code k[0, 4·quads)}.
+     */
+    private static void sketchCoefficients(float[] qs, int quads, float[] k) {
+        int n = 4 * quads;
+        int t = 0;
+        for (int bound = n - L; t < bound; t += L) { // the shifted load qs[t+1 .. t+L] stays inside [0, n)
+            FloatVector x = FloatVector.fromArray(S, qs, t);
+            FloatVector next = FloatVector.fromArray(S, qs, t + 1);
+            x.sub(next.mul(1f / 256), NOT_TOP_DIGIT).mul(0x1p-24f).intoArray(k, t);
+        }
+        for (; t < n; t++) {
+            k[t] = (t % 4 == 3 ? qs[t] : qs[t] - qs[t + 1] / 256) * 0x1p-24f;
+        }
+    }
+
+    @Override
+    public double int8Roundoff(int quads) {
+        // Σ_j |k_j·F_j| <= 128.6·Σ_i |qs_i| (|F_j|·2^-24 < 127.51, |k_j|·2^24 <= |qs_j| + |qs_(j+1)|/256); the FMA chains
+        // and the final three adds round at most quads + 3 times on any term; each coefficient rounds once (u); the
+        // cast of the whole word rounds by <= 64, i.e. 2^-18·|qs| per quad
+        double u = 0x1p-24;
+        return ((quads + 4) * u * 128.6 + 129 * u + 0x1p-18) * (1 + 1e-3);
     }
 
     @Override
@@ -398,9 +429,11 @@ public final class PanamaKernelSupport implements KernelSupport {
         // the bound base + sketch + ‖q‖·err compared in vector form: most groups have no candidate and cost no branch
         FloatVector baseV = FloatVector.broadcast(S, base);
         float[] sketch = new float[groups * lanes];
+        float[] k = new float[4 * quads];
+        sketchCoefficients(qs, quads, k);
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, k, sketch, g * lanes);
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
@@ -421,9 +454,11 @@ public final class PanamaKernelSupport implements KernelSupport {
         FloatVector tcV = FloatVector.broadcast(S, tc);
         FloatVector acc = FloatVector.zero(S);
         float[] sketch = new float[groups * lanes];
+        float[] k = new float[4 * quads];
+        sketchCoefficients(qs, quads, k);
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, k, sketch, g * lanes);
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tcV);
