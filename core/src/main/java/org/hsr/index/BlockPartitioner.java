@@ -55,13 +55,16 @@ final class BlockPartitioner {
                 c1[t] = x[s1 * d + t];
                 c2[t] = x[s2 * d + t];
             }
-            for (int iter = 0; iter < LLOYD_STEPS; iter++) {
+            int blocks = (size + blockSize - 1) / blockSize;
+            int lloydStride = Math.max(1, size / LLOYD_SAMPLE);
+            // two blocks split one and one whatever 2-means says: there the seeds' direction is enough
+            for (int iter = 0; iter < (blocks > 2 ? LLOYD_STEPS : 0); iter++) {
                 planeOf(c1, c2, dir, d);
                 float theta = planeOffset(c1, c2, d);
                 java.util.Arrays.fill(m1, 0f);
                 java.util.Arrays.fill(m2, 0f);
                 int n1 = 0, n2 = 0;
-                for (int i = lo; i < hi; i += stride) {
+                for (int i = lo; i < hi; i += lloydStride) {
                     int row = perm[i];
                     if (Kernels.dot(x, row * d, dir, 0, d) >= theta) {
                         Kernels.axpy(1f, x, row * d, m1, 0, d);
@@ -86,7 +89,6 @@ final class BlockPartitioner {
             }
             // split where 2-means puts it, rounded to whole blocks, kept within [1/8, 7/8] of the blocks so the
             // tree stays shallow
-            int blocks = (size + blockSize - 1) / blockSize;
             int leftBlocks = Math.round((float) below / blockSize);
             leftBlocks = Math.max(Math.max(1, blocks / 8), Math.min(blocks - Math.max(1, blocks / 8), leftBlocks));
             int mid = lo + leftBlocks * blockSize;
@@ -102,6 +104,8 @@ final class BlockPartitioner {
 
     /** Lloyd steps of the 2-means split. */
     static final int LLOYD_STEPS = 2;
+    /** Members the Lloyd steps look at (evenly spaced; all of them below this size). */
+    static final int LLOYD_SAMPLE = 128;
 
     /** The member (row index) of perm[lo, hi) at the given stride that is farthest from row a. */
     private static int farthest(float[] x, int d, int[] perm, float[] norms, int lo, int hi, int stride, int a) {

@@ -100,8 +100,8 @@ public final class Kernels {
      * ·2^(8j)} as a signed int, which lets a vector kernel decode a word with three shifts and no sign extension.
      */
     public static int packInt8(int c0, int c1, int c2, int c3) {
-        for (int c : new int[] {c0, c1, c2, c3}) {
-            if (c < -127 || c > 127) throw new IllegalArgumentException("int8 code out of [-127, 127]: " + c);
+        if (Math.max(Math.max(Math.abs(c0), Math.abs(c1)), Math.max(Math.abs(c2), Math.abs(c3))) > 127) {
+            throw new IllegalArgumentException("int8 codes out of [-127, 127]: " + c0 + ", " + c1 + ", " + c2 + ", " + c3);
         }
         return c0 + 256 * c1 + 65536 * c2 + 16777216 * c3;
     }

@@ -135,6 +135,32 @@ class HalfSpaceIndexTest {
         assertTrue(((BlockIndex) block).foldedKeys() >= 8192, "appends were folded into blocks");
     }
 
+    /**
+     * The index's memory beyond one fp32 copy of the keys (issue target: at most 35% of the keys' bytes at d = 128),
+     * after one bulk add and after many small appends (where growth policies leave spare capacity). The codes alone are
+     * 25% of the keys' bytes, so the accounting must report at least that.
+     */
+    @Test
+    void extraMemoryStaysWithinAThirdOfTheKeysAfterBulkAddsAndSmallAppends() {
+        int d = 128, n = 3 * 16384;
+        SplittableRandom r = new SplittableRandom(21);
+        float[] all = Datasets.GAUSSIAN.keys(r, n, d);
+        long keyBytes = (long) n * d * Float.BYTES;
+        BlockIndex bulk = new BlockIndex(d);
+        bulk.add(all, n);
+        double bulkFraction = (double) bulk.extraBytes() / keyBytes;
+        BlockIndex appended = new BlockIndex(d);
+        double worst = 0;
+        for (int added = 0; added < n; ) {
+            int count = Math.min(n - added, 1 + r.nextInt(7));
+            appended.add(java.util.Arrays.copyOfRange(all, added * d, (added + count) * d), count);
+            added += count;
+            if (added >= 16384) worst = Math.max(worst, (double) appended.extraBytes() / ((long) added * d * Float.BYTES));
+        }
+        assertTrue(bulkFraction >= 0.25 && bulkFraction <= 0.35, "bulk: extra " + bulkFraction);
+        assertTrue(worst >= 0.25 && worst <= 0.35, "appends: worst extra " + worst);
+    }
+
     @Test
     void topRIsExactlyTheRLargestWithTiesToSmallerIds() {
         int n = 3000, d = 8;
