@@ -79,7 +79,9 @@ public final class BlockIndex implements HalfSpaceIndex {
         float touched;
         final double[] mass = new double[1];
         float[] centerDots = new float[0];
-        int[] order = new int[0];
+        final int[] order = new int[BEST_FIRST];
+        final float[] orderBounds = new float[BEST_FIRST];
+        boolean[] visited = new boolean[0];
         final float[] tailScores = new float[TAIL_PAGE];
 
         Scratch(int dPad) {
@@ -320,24 +322,30 @@ public final class BlockIndex implements HalfSpaceIndex {
             // <q, c_b> for every block centre in one pass over the centres
             if (sc.centerDots.length < s.blocks) {
                 sc.centerDots = new float[s.blocks];
-                sc.order = new int[s.blocks];
+                sc.visited = new boolean[s.blocks];
             }
             float[] baseDots = sc.centerDots;
             Kernels.dotMany(q, qOff, s.center, 0, s.blocks, d, baseDots, 0);
-            if (bestFirst) {
-                long[] keyed = new long[s.blocks];
-                for (int b = 0; b < s.blocks; b++) {
-                    float ub = baseDots[b] + qNorm * s.radius[b];
-                    // sort descending by bound: flip the float's order-preserving int bits
-                    int bits = Float.floatToIntBits(ub);
-                    int ord = bits < 0 ? ~bits : bits | 0x80000000;
-                    keyed[b] = ((long) ~ord << 32) | b;
+            // The visiting order. A best-first walk takes the BEST_FIRST blocks of largest bound first, in descending
+            // order, which raises the collector's bar early, then every other block in memory order: visiting all blocks
+            // in sorted order jumps through memory, and measured 1.8x slower on the sketch pass than a sequential sweep.
+            int prefix = bestFirst ? topBlocksByBound(s, sc, baseDots, qNorm, limited ? limit : Integer.MAX_VALUE) : 0;
+            boolean[] visited = sc.visited;
+            for (int i = 0, sweep = 0; ; ) {
+                int b;
+                boolean inPrefix = i < prefix;
+                if (inPrefix) {
+                    b = sc.order[i++];
+                } else {
+                    if (i == prefix && prefix > 0) { // the prefix's candidates set the bar for the sweep
+                        scored += scorePending(s, sc, q, qOff, collector, reportPruned);
+                        i++;
+                    }
+                    while (sweep < s.blocks && visited[sweep]) sweep++;
+                    if (sweep >= s.blocks) break;
+                    b = sweep++;
                 }
-                Arrays.sort(keyed);
-                for (int i = 0; i < s.blocks; i++) sc.order[i] = (int) keyed[i];
-            }
-            for (int i = 0; i < s.blocks; i++) {
-                int b = bestFirst ? sc.order[i] : i;
+                visited[b] = true;
                 if (collector.minCompetitiveScore() == Float.POSITIVE_INFINITY) break; // the collector wants no more
                 if (limited && s.idRange[2 * b] >= limit) continue; // every key of the block is past the causal limit
                 boolean cut = limited && s.idRange[2 * b + 1] >= limit;
@@ -345,13 +353,14 @@ public final class BlockIndex implements HalfSpaceIndex {
                 float base = baseDots[b];
                 bytes += (long) (d + 1) * Float.BYTES;
                 if (base + qNorm * s.radius[b] < tc) {
-                    if (bestFirst) {
-                        skipped += s.blocks - i; // bounds descend: every later block is out too
-                        if (reportPruned) {
-                            for (int rest = i; rest < s.blocks; rest++) {
-                                int rb = sc.order[rest];
-                                if (limited && s.idRange[2 * rb] >= limit) continue;
-                                collector.pruned(baseDots[rb] + qNorm * s.radius[rb] + shift, blockKeys(s, rb));
+                    if (inPrefix) {
+                        // the prefix descends and every block outside it has a bound <= the prefix's smallest, so
+                        // every block not yet visited is out too
+                        for (int rest = 0; rest < s.blocks; rest++) {
+                            if (visited[rest] && rest != b || limited && s.idRange[2 * rest] >= limit) continue;
+                            skipped++;
+                            if (reportPruned) {
+                                collector.pruned(baseDots[rest] + qNorm * s.radius[rest] + shift, blockKeys(s, rest));
                             }
                         }
                         break;
@@ -401,6 +410,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             }
             scored += scorePending(s, sc, q, qOff, collector, reportPruned);
             bytes += (scored - tailCount) * (long) d * Float.BYTES;
+            Arrays.fill(visited, 0, s.blocks, false);
         }
         if (work != null) {
             work.keysSeen += Math.min(s.size, Math.max(0, limit));
@@ -420,6 +430,33 @@ public final class BlockIndex implements HalfSpaceIndex {
     /** Offset of a slot's fp32 key in its page. */
     private int keyOffset(int slot) {
         return (slot % PAGE_SLOTS) * d;
+    }
+
+    /** Blocks a best-first walk visits in order of bound before sweeping the rest in memory order. */
+    static final int BEST_FIRST = 32;
+
+    /**
+     * Writes into {@code sc.order} the (at most) {@link #BEST_FIRST} blocks of largest bound {@code <q,c> + ‖q‖·r},
+     * largest first, leaving out blocks whose keys all lie past the causal limit; returns how many.
+     */
+    private static int topBlocksByBound(Snapshot s, Scratch sc, float[] baseDots, float qNorm, int limit) {
+        int[] top = sc.order;
+        float[] topUb = sc.orderBounds;
+        int count = 0;
+        for (int b = 0; b < s.blocks; b++) {
+            if (s.idRange[2 * b] >= limit) continue;
+            float ub = baseDots[b] + qNorm * s.radius[b];
+            if (count == BEST_FIRST && !(ub > topUb[count - 1])) continue;
+            int at = count == BEST_FIRST ? count - 1 : count++;
+            while (at > 0 && ub > topUb[at - 1]) { // insertion into the descending list
+                top[at] = top[at - 1];
+                topUb[at] = topUb[at - 1];
+                at--;
+            }
+            top[at] = b;
+            topUb[at] = ub;
+        }
+        return count;
     }
 
     /** Candidates gathered over several blocks before their exact check (see {@link #scorePending}). */
