@@ -9,9 +9,12 @@ Columns:
   vs FAISS 1-q/batch  speed-up: FAISS's ms/query divided by this method's (> 1 means faster than FAISS)
   keys scored exactly fraction of (query, key) pairs whose exact fp32 dot product was computed (FAISS: all)
   exact               check_sets.py's verdict against float64 with SPEC §2's tolerance band
-  build ms            index build (hsr: build_ms; FAISS: IndexFlatIP.add)
-  build / flat scan   build ms divided by one flat scan (hsr --index flat ms/query): how many queries pay for it
-  extra mem           index bytes beyond one fp32 copy of the keys, % of key bytes (index_extra_bytes; flat: 0)
+  build ms            index build (hsr: build_ms, the first build, JIT cold / build_warm_ms, the same build again;
+                      FAISS: IndexFlatIP.add)
+  build / flat scan   warm build ms divided by one flat scan (hsr --index flat ms/query, also warm)
+  append µs/key       adding the n keys one per call to an empty index (append_us_per_key)
+  extra mem           index bytes beyond one fp32 copy of the keys, % of key bytes (index_extra_bytes; flat: 0),
+                      after the bulk build / after the one-key appends
   reported            reported_total / (queries * n)
 """
 import argparse
@@ -39,7 +42,7 @@ def main():
 
     rows = []
 
-    def row(label, key, ms, touched, build_ms, extra_bytes, key_bytes):
+    def row(label, key, ms, touched, build_ms, extra_bytes, key_bytes, stats=None):
         c = res.get(key)
         exact = "n/a" if c is None else ("yes" if c["ok"] else "**NO**")
         reported = None if c is None else c["reported_total"]
@@ -50,16 +53,19 @@ def main():
             f"{fb / ms:.2f}×" if fb else "n/a",
             f"{touched:.4f}",
             exact,
-            f"{build_ms:.1f}",
-            f"{build_ms / flat_ms:.1f}",
-            f"{100.0 * extra_bytes / key_bytes:.1f}%",
+            f"{build_ms:.1f}" if not stats or "build_warm_ms" not in stats
+            else f"{build_ms:.1f} / {stats['build_warm_ms']:.1f}",
+            f"{(stats or {}).get('build_warm_ms', build_ms) / flat_ms:.1f}",
+            f"{stats['append_us_per_key']:.2f}" if stats and "append_us_per_key" in stats else "n/a",
+            f"{100.0 * extra_bytes / key_bytes:.1f}%" if not stats or "index_extra_bytes_appended" not in stats
+            else f"{100.0 * extra_bytes / key_bytes:.1f}% / {100.0 * stats['index_extra_bytes_appended'] / key_bytes:.1f}%",
             "n/a" if reported is None else f"{reported / (m * n):.4%}",
         ])
 
     row("hsr search --index block", "hsr-block", block["query_ms_median"], block["keys_touched_frac"],
-        block["build_ms"], block.get("index_extra_bytes", 0), block["key_bytes"])
+        block["build_ms"], block.get("index_extra_bytes", 0), block["key_bytes"], block)
     row("hsr search --index flat", "hsr-flat", flat_ms, flat["keys_touched_frac"],
-        flat["build_ms"], flat.get("index_extra_bytes", 0), flat["key_bytes"])
+        flat["build_ms"], flat.get("index_extra_bytes", 0), flat["key_bytes"], flat)
     if fz:
         row("FAISS IndexFlatIP, 1 query/call", "faiss-single", f1, 1.0, fz["build_ms"], 0, fz["key_bytes"])
         bl = "BLAS" if fz["batch"]["blas_path"] else "no BLAS: < 20 queries"
@@ -71,7 +77,7 @@ def main():
     print(f"### {a.name}: n = {n}, d = {d}, {m} queries, {thr}")
     print()
     head = ["method", "ms/query", "vs FAISS 1-query", "vs FAISS batch", "keys scored exactly", "exact",
-            "build ms", "build / flat scan", "extra mem (% keys)", "reported"]
+            "build ms (cold / warm)", "build / flat scan", "append µs/key", "extra mem (% keys)", "reported"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
     for r in rows:

@@ -68,21 +68,51 @@ public final class ThresholdCollector implements HitCollector {
         return scores;
     }
 
-    /** Sorts the hits by ascending id (SPEC §2 order). */
+    /**
+     * Sorts the hits by ascending id (SPEC §2 order): an LSD radix sort on the id bytes that are in use (ids are
+     * distinct and non-negative), carrying each hit's position. Measured against sorting packed (id, position) longs,
+     * which took a sixth of a clustered query's time at n = 131072.
+     */
     public void sortById() {
-        // ids are distinct: sort (id, position) pairs packed in longs
-        long[] packed = new long[size];
-        for (int i = 0; i < size; i++) packed[i] = ((long) ids[i] << 32) | i;
-        Arrays.sort(packed);
+        if (size < 2) return;
+        int maxId = 0;
+        for (int i = 0; i < size; i++) maxId = Math.max(maxId, ids[i]);
+        if (sortIds.length < size) {
+            sortIds = new int[ids.length];
+            sortPos = new int[ids.length];
+            tmpIds = new int[ids.length];
+            tmpPos = new int[ids.length];
+        }
+        int[] srcId = sortIds, srcPos = sortPos, dstId = tmpIds, dstPos = tmpPos;
+        System.arraycopy(ids, 0, srcId, 0, size);
+        for (int i = 0; i < size; i++) srcPos[i] = i;
+        int[] count = new int[257];
+        for (int shift = 0; shift < 32 && (maxId >>> shift) != 0; shift += 8) {
+            Arrays.fill(count, 0);
+            for (int i = 0; i < size; i++) count[((srcId[i] >>> shift) & 0xff) + 1]++;
+            for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+            for (int i = 0; i < size; i++) {
+                int at = count[(srcId[i] >>> shift) & 0xff]++;
+                dstId[at] = srcId[i];
+                dstPos[at] = srcPos[i];
+            }
+            int[] t = srcId;
+            srcId = dstId;
+            dstId = t;
+            t = srcPos;
+            srcPos = dstPos;
+            dstPos = t;
+        }
         float[] s = new float[size];
         double[] e = new double[size];
         for (int i = 0; i < size; i++) {
-            int pos = (int) packed[i];
-            s[i] = scores[pos];
-            e[i] = exact[pos];
-            ids[i] = (int) (packed[i] >>> 32);
+            s[i] = scores[srcPos[i]];
+            e[i] = exact[srcPos[i]];
         }
+        System.arraycopy(srcId, 0, ids, 0, size);
         System.arraycopy(s, 0, scores, 0, size);
         System.arraycopy(e, 0, exact, 0, size);
     }
+
+    private int[] sortIds = new int[0], sortPos = new int[0], tmpIds = new int[0], tmpPos = new int[0];
 }
