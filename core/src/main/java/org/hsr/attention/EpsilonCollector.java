@@ -21,6 +21,7 @@ final class EpsilonCollector implements HitCollector {
     int size;
     int[] ids = new int[256];
     float[] scores = new float[256];
+    double[] exact = new double[256]; // the scores as the walk computed them (float64-accumulated where exact)
 
     void reset(float c, double gap, int cap) {
         this.c = c;
@@ -69,6 +70,12 @@ final class EpsilonCollector implements HitCollector {
 
     @Override
     public void collect(int id, float score) {
+        collectExact(id, score);
+    }
+
+    @Override
+    public void collectExact(int id, double exactScore) {
+        float score = (float) exactScore;
         if (score > best) {
             if (best != Float.NEGATIVE_INFINITY) prunedSum *= Math.exp((double) c * ((double) best - score));
             best = score;
@@ -76,8 +83,10 @@ final class EpsilonCollector implements HitCollector {
         if (size == ids.length) {
             ids = Arrays.copyOf(ids, size * 2);
             scores = Arrays.copyOf(scores, size * 2);
+            exact = Arrays.copyOf(exact, size * 2);
         }
         ids[size] = id;
+        exact[size] = exactScore;
         scores[size++] = score;
         if (size > cap) overflow = true;
     }

@@ -104,7 +104,7 @@ public final class SparseAttention {
             fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
             return;
         }
-        softmaxOver(keys, q, qOff, threshold.ids(), threshold.scores(), threshold.size(), c, out, outOff);
+        softmaxOver(keys, q, qOff, threshold.ids(), threshold.exactScores(), threshold.size(), c, out, outOff);
         count(stats, visible, threshold.size(), false, false);
     }
 
@@ -121,12 +121,40 @@ public final class SparseAttention {
             work.keysScored++;
             if (s >= top.minCompetitiveScore()) top.collect(j, s);
         }
-        softmaxOver(keys, q, qOff, top.ids(), top.scores(), top.size(), c, out, outOff);
+        double[] topScores = new double[top.size()];
+        for (int i = 0; i < top.size(); i++) topScores[i] = top.scores()[i];
+        softmaxOver(keys, q, qOff, top.ids(), topScores, top.size(), c, out, outOff);
         count(stats, visible, top.size(), false, false);
     }
 
     private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, double e,
                                 float[] out, int outOff, AttentionStats stats) {
+        int[] hint = fallbackHints.computeIfAbsent(keys.index(), k -> new int[2]); // {streak, dense rows left}
+        if (hint[1] > 0) { // recent rows over this index fell back: compute densely without walking first
+            hint[1]--;
+            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
+            return;
+        }
+        if (certifiedEpsilon(keys, visible, q, qOff, cfg, c, e, out, outOff, stats)) {
+            hint[0] = 0;
+        } else {
+            hint[0] = Math.min(hint[0] + 1, 1 + MAX_BACKOFF_LOG2);
+            hint[1] = hint[0] <= 1 ? 0 : 1 << (hint[0] - 1); // 2, 4, .. 2^MAX_BACKOFF_LOG2 rows before the next try
+        }
+    }
+
+    /**
+     * Rows computed densely straight away after repeated fallbacks over one index, doubling per fallback in a row up to
+     * 2^this: a flat head (an encoder, an early layer) then pays for a failed walk on at most one row in 32 instead of
+     * on every row (measured on MiniLM keys: every row fell back and the walk made the policy 1.5x slower than dense),
+     * while a head that turns peaked is noticed within 32 rows.
+     */
+    static final int MAX_BACKOFF_LOG2 = 5;
+    private final java.util.IdentityHashMap<HalfSpaceIndex, int[]> fallbackHints = new java.util.IdentityHashMap<>();
+
+    /** The certified walk of {@code epsilon:E}; returns false when the row was computed densely (a fallback row). */
+    private boolean certifiedEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c,
+                                     double e, float[] out, int outOff, AttentionStats stats) {
         int cap = (int) (DENSE_FALLBACK_FRACTION * visible);
         // rounding slack on every fp32 score: the bound must hold for the float64 scores too
         double delta = 4.0 * (keys.d() + 4) * 0x1p-24 * c * norm(q, qOff, keys.d()) * keys.maxKeyNorm() + 1e-7;
@@ -138,15 +166,16 @@ public final class SparseAttention {
             col.reset(c, gap, cap);
             // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
             for (int j = keys.indexed(); j < visible; j++) {
-                float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
+                double s = Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
                 work.keysScored++;
-                col.collect(j, s);
+                col.collectExact(j, s);
             }
             keys.index().search(q, qOff, Math.min(visible, keys.indexed()), col, work);
             if (col.overflow) break; // more than `cap` candidates: dense is cheaper
-            if (certify(keys, col, q, qOff, c, e, delta, visible, out, outOff, stats)) return;
+            if (certify(keys, col, q, qOff, c, e, delta, visible, out, outOff, stats)) return true;
         }
         fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
+        return false;
     }
 
     /**
@@ -181,10 +210,10 @@ public final class SparseAttention {
         }
         if (!(bound <= e)) return false;
         int[] ids = new int[keep];
-        float[] sc = new float[keep];
+        double[] sc = new double[keep];
         for (int i = 0; i < keep; i++) {
             ids[i] = col.ids[(int) packed[i]];
-            sc[i] = col.scores[(int) packed[i]];
+            sc[i] = col.exact[(int) packed[i]];
         }
         softmaxOver(keys, q, qOff, ids, sc, keep, c, out, outOff);
         count(stats, visible, keep, false, false);
@@ -201,7 +230,8 @@ public final class SparseAttention {
      * index reports (an fp32 sum over a large-norm key is off by up to ~1e-6·|q||k|, which exp would turn into a
      * relative weight error of the same size).
      */
-    private void softmaxOver(Keys keys, float[] q, int qOff, int[] ids, float[] scores, int count, float c, float[] out, int outOff) {
+    private void softmaxOver(Keys keys, float[] q, int qOff, int[] ids, double[] scores, int count, float c, float[] out,
+                             int outOff) {
         lastKeptCount = 0;
         for (int i = 0; i < count; i++) remember(ids[i]);
         double max = Double.NEGATIVE_INFINITY;
