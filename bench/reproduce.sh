@@ -46,5 +46,23 @@ source "$ROOT/bin/find-jdk.sh"
   echo "### 8. The TinyStories model: perplexity per policy (\`bench/perplexity-table.sh\`)"
   echo
   bench/perplexity-table.sh 2>/dev/null
+  echo
+  echo "### 9. Real keys: two heads of MiniLM (d = 32, n = 32768, \`../shared/data/minilm-dev\`)"
+  echo
+  MINILM="${MINILM:-$ROOT/../shared/data/minilm-dev}"
+  if [ -f "$MINILM/L1H3.k.npy" ]; then
+    for head in L1H3 L4H2; do
+      for policy in "--kind relu" "--kind softmax --select epsilon:1e-3"; do
+        echo "\`./hsr bench decode --keys $head.k.npy --query-file $head.q.npy --values $head.v.npy $policy\`"
+        echo
+        # shellcheck disable=SC2086
+        ./hsr bench decode --keys "$MINILM/$head.k.npy" --query-file "$MINILM/$head.q.npy" \
+          --values "$MINILM/$head.v.npy" $policy 2>/dev/null
+        echo
+      done
+    done
+  else
+    echo "skipped: $MINILM not found (the MiniLM development data lives outside the repository)"
+  fi
 } | tee "$MD"
 echo "written: $MD" >&2
