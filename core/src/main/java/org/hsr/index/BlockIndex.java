@@ -369,7 +369,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                     if (reportPruned) collector.pruned(base + qNorm * s.radius[b] + shift, blockKeys(s, b));
                     continue;
                 }
-                Kernels.mul(q, qOff, s.scale, b * dPad, sc.qs, 0, d);
+                Kernels.int8Query(q, qOff, s.scale, b * dPad, d, sc.qs);
                 sketchRead += BLOCK;
                 bytes += (long) BLOCK * (dPad + 2 * Integer.BYTES) + (long) dPad * Float.BYTES;
                 if (!reportPruned) {

@@ -59,14 +59,24 @@ public interface KernelSupport {
      * {@code quads} words per key-lane, word {@code p} of lane {@code l} of group {@code g} at
      * {@code codes[off + (g*quads + p)*lanes + l]} holding the codes {@code c0..c3} (each in [−127, 127]) of dimensions
      * {@code 4p..4p+3} as signed base-256 digits, {@code word = c0 + 256·c1 + 65536·c2 + 16777216·c3}
-     * ({@link org.hsr.simd.Kernels#packInt8}). Writes {@code out[outOff + g*lanes + l] ≈ Σ_i qs[i]·code_i} for
-     * {@code i < 4*quads}, off by at most {@link #int8Roundoff}{@code (quads)·Σ_i |qs[i]|}.
+     * ({@link org.hsr.simd.Kernels#packInt8}). {@code qs} comes from {@link #int8Query}. Writes
+     * {@code out[outOff + g*lanes + l] ≈ Σ_i qs_i·code_i} for {@code i < 4*quads}, off by at most
+     * {@link #int8Roundoff}{@code (quads)·Σ_i |qs_i|} (qs_i the exact products {@code q_i·scale_i}).
      */
     void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff);
 
     /**
-     * A bound C on the rounding of this implementation's int8 sketch scores: {@code |computed − Σ_i qs[i]·code_i| <=
-     * C·Σ_i |qs[i]|} for {@code 4*quads} dimensions (the index adds it to its per-key error bounds).
+     * A block's query for the int8 kernels: stands for {@code qs_i = q[qOff+i]·scale[sOff+i]} for {@code i < d} and
+     * 0 up to {@code 4·ceil(d/4)}, written into {@code prepared} in the form this implementation's kernels read (the
+     * parameter they call {@code qs}): the products themselves in the scalar kernels, the coefficients of their digit
+     * decode in the vector ones. Always prepare with the implementation that will read it.
+     */
+    void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] prepared);
+
+    /**
+     * A bound C on the rounding of this implementation's int8 sketch scores, {@link #int8Query} included:
+     * {@code |computed − Σ_i qs_i·code_i| <= C·Σ_i |qs_i|} for {@code 4*quads} dimensions (the index adds it to its
+     * per-key error bounds).
      */
     double int8Roundoff(int quads);
 

@@ -106,6 +106,14 @@ public final class Kernels {
         return c0 + 256 * c1 + 65536 * c2 + 16777216 * c3;
     }
 
+    /** A block's query for the int8 kernels; see {@link KernelSupport#int8Query}. */
+    public static void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] prepared) {
+        Objects.checkFromIndexSize(qOff, d, q.length);
+        Objects.checkFromIndexSize(sOff, d, scale.length);
+        Objects.checkFromIndexSize(0, (d + 3) / 4 * 4, prepared.length);
+        IMPL.int8Query(q, qOff, scale, sOff, d, prepared);
+    }
+
     /** The rounding bound of the chosen implementation's sketch scores; see {@link KernelSupport#int8Roundoff}. */
     public static double int8Roundoff(int quads) {
         return IMPL.int8Roundoff(quads);

@@ -175,9 +175,16 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] prepared) {
+        int padded = (d + 3) / 4 * 4;
+        for (int i = 0; i < padded; i++) prepared[i] = i < d ? q[qOff + i] * scale[sOff + i] : 0f;
+    }
+
+    @Override
     public double int8Roundoff(int quads) {
-        // a float sum of 4·quads products, each |qs_i·code_i| <= 127·|qs_i|: at most 4·quads + 1 roundings on any term
-        return (4.0 * quads + 2) * 127 * 0x1p-24 * (1 + 1e-3);
+        // qs_i rounded once, then a float sum of 4·quads products, each |qs_i·code_i| <= 127·|qs_i|: at most
+        // 4·quads + 2 roundings on any term
+        return (4.0 * quads + 3) * 127 * 0x1p-24 * (1 + 1e-3);
     }
 
     @Override

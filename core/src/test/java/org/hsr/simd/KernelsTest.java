@@ -183,19 +183,25 @@ class KernelsTest {
                             code[key][4 * p + 2], code[key][4 * p + 3]);
                 }
             }
-            float[] qs = new float[n];
+            // a query of d <= 4·quads dimensions (a partial last quad when quads % 4 != 0), at an offset, and the
+            // block's scales; the kernels read it as prepared by int8Query
+            int d = n - quads % 4;
+            float[] q = new float[d + 2], scale = new float[d + 1], qs = new float[n];
             double absSum = 0;
-            for (int t = 0; t < n; t++) {
-                qs[t] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(5) - 2));
-                absSum += Math.abs(qs[t]);
+            for (int t = 0; t < d; t++) {
+                q[2 + t] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(5) - 2));
+                scale[1 + t] = (float) (r.nextDouble() * Math.pow(10, r.nextInt(3) - 2));
+                absSum += Math.abs((double) q[2 + t] * scale[1 + t]);
             }
+            java.util.Arrays.fill(qs, Float.NaN); // every entry must be written
+            impl.int8Query(q, 2, scale, 1, d, qs);
             float[] out = new float[groups * lanes + 1];
             impl.int8Scores(words, 5, groups, quads, lanes, qs, out, 1);
             double tol = impl.int8Roundoff(quads) * absSum;
             float[] err = new float[groups * lanes];
             for (int key = 0; key < groups * lanes; key++) {
                 double exact = 0;
-                for (int t = 0; t < n; t++) exact += (double) qs[t] * code[key][t];
+                for (int t = 0; t < d; t++) exact += (double) q[2 + t] * scale[1 + t] * code[key][t];
                 close(exact, out[1 + key], tol, impl.name() + " quads=" + quads + " key=" + key);
                 err[key] = (float) r.nextDouble();
             }

@@ -296,10 +296,8 @@ public final class PanamaKernelSupport implements KernelSupport {
             SCALAR.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
             return;
         }
-        float[] k = new float[4 * quads];
-        sketchCoefficients(qs, quads, k);
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, k, out, outOff + g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, qs, out, outOff + g * lanes);
         }
     }
 
@@ -364,7 +362,7 @@ public final class PanamaKernelSupport implements KernelSupport {
      * The sketch scores of one group of {@code lanes} keys into {@code out}. Each word holds four codes as signed
      * base-256 digits ({@link org.hsr.simd.Kernels#packInt8}), so {@code F_j = (float) (word << 8·(3−j))} is, exactly,
      * {@code 2^24·(c_j + c_(j−1)/256 + …)} for j < 3 (at most 24 significant bits), and {@code F_3 = (float) word}
-     * rounds by at most 64. With the coefficients of {@link #sketchCoefficients}, {@code Σ_j k_j·F_j = Σ_j qs_j·c_j}:
+     * rounds by at most 64. With the coefficients of {@link #int8Query}, {@code Σ_j k_j·F_j = Σ_j qs_j·c_j}:
      * three shifts, four int-to-float casts and four FMAs per four dimensions of {@code lanes} keys, where isolating and
      * sign-extending every byte took seven shifts. Four accumulators, one per digit, so the FMA chains are
      * independent. (convert(I2F) and ByteVector B2F fall off the intrinsics.) It stores its result instead of
@@ -395,19 +393,22 @@ public final class PanamaKernelSupport implements KernelSupport {
     private static final VectorMask<Float> NOT_TOP_DIGIT = VectorMask.fromLong(S, 0x7777_7777_7777_7777L);
 
     /**
-     * The coefficients for {@link #groupScores}: {@code k_(4p+3) = 2^−24·qs_(4p+3)} and
-     * {@code k_(4p+j) = 2^−24·(qs_(4p+j) − qs_(4p+j+1)/256)} for j < 3, into {@code k[0, 4·quads)}.
+     * The coefficients {@link #groupScores} reads: with {@code qs_t = q_t·s_t} (0 from d on),
+     * {@code k_(4p+3) = 2^−24·qs_(4p+3)} and {@code k_(4p+j) = 2^−24·(qs_(4p+j) − qs_(4p+j+1)/256)} for j < 3.
      */
-    private static void sketchCoefficients(float[] qs, int quads, float[] k) {
-        int n = 4 * quads;
+    @Override
+    public void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] k) {
+        int n = (d + 3) / 4 * 4;
         int t = 0;
-        for (int bound = n - L; t < bound; t += L) { // the shifted load qs[t+1 .. t+L] stays inside [0, n)
-            FloatVector x = FloatVector.fromArray(S, qs, t);
-            FloatVector next = FloatVector.fromArray(S, qs, t + 1);
+        for (int bound = d - L; t < bound; t += L) { // the shifted loads q[t+1 .. t+L] stay below d
+            FloatVector x = FloatVector.fromArray(S, q, qOff + t).mul(FloatVector.fromArray(S, scale, sOff + t));
+            FloatVector next = FloatVector.fromArray(S, q, qOff + t + 1).mul(FloatVector.fromArray(S, scale, sOff + t + 1));
             x.sub(next.mul(1f / 256), NOT_TOP_DIGIT).mul(0x1p-24f).intoArray(k, t);
         }
         for (; t < n; t++) {
-            k[t] = (t % 4 == 3 ? qs[t] : qs[t] - qs[t + 1] / 256) * 0x1p-24f;
+            float x = t < d ? q[qOff + t] * scale[sOff + t] : 0f;
+            float next = t % 4 == 3 || t + 1 >= d ? 0f : q[qOff + t + 1] * scale[sOff + t + 1];
+            k[t] = (x - next / 256) * 0x1p-24f;
         }
     }
 
@@ -417,7 +418,8 @@ public final class PanamaKernelSupport implements KernelSupport {
         // and the final three adds round at most quads + 3 times on any term; each coefficient rounds once (u); the
         // cast of the whole word rounds by <= 64, i.e. 2^-18·|qs| per quad
         double u = 0x1p-24;
-        return ((quads + 4) * u * 128.6 + 129 * u + 0x1p-18) * (1 + 1e-3);
+        // each coefficient: two products, a scaling and a difference, <= 3 roundings of |qs_t| + |qs_(t+1)|/256
+        return ((quads + 4) * u * 128.6 + 3 * 129 * u + 0x1p-18) * (1 + 1e-3);
     }
 
     @Override
@@ -429,11 +431,9 @@ public final class PanamaKernelSupport implements KernelSupport {
         // the bound base + sketch + ‖q‖·err compared in vector form: most groups have no candidate and cost no branch
         FloatVector baseV = FloatVector.broadcast(S, base);
         float[] sketch = new float[groups * lanes];
-        float[] k = new float[4 * quads];
-        sketchCoefficients(qs, quads, k);
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, k, sketch, g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
@@ -454,11 +454,9 @@ public final class PanamaKernelSupport implements KernelSupport {
         FloatVector tcV = FloatVector.broadcast(S, tc);
         FloatVector acc = FloatVector.zero(S);
         float[] sketch = new float[groups * lanes];
-        float[] k = new float[4 * quads];
-        sketchCoefficients(qs, quads, k);
         int count = 0;
         for (int g = 0; g < groups; g++) {
-            groupScores(codes, off + g * quads * lanes, quads, k, sketch, g * lanes);
+            groupScores(codes, off + g * quads * lanes, quads, qs, sketch, g * lanes);
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tcV);
