@@ -212,7 +212,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
             int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
-            for (int slot = 0; slot < cnt; slot++) System.arraycopy(x, perm[from + slot] * d, rows, slot * d, d);
+            System.arraycopy(x, from * d, rows, 0, cnt * d); // the partition left the rows in leaf order
             // centre: mean of the block's centred keys; then residuals r = x − c in place
             Arrays.fill(cen, 0f);
             for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, rows, slot * d, cen, 0, d);
