@@ -67,7 +67,7 @@ final class BenchCommand implements Callable<Integer> {
     /** Untimed warm-up per method and n in decode: at least WARMUP_MS, and WARMUP_ROWS rows per method in all. */
     static final long WARMUP_MS = 250, WARMUP_MAX_MS = 3000, WARMUP_ROWS = 20_000;
     /** Timed passes over the queries per method and n in decode (a shared machine makes single passes noisy). */
-    static final int TIMED_PASSES = 3;
+    static final int TIMED_PASSES = 5;
 
     int d; // head dimension: --d, or the user keys' (resolved in call)
     String dist; // "gaussian", "llm" or "user:<key file name>"
