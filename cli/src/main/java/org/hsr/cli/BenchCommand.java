@@ -56,6 +56,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--select", defaultValue = "epsilon:1e-3", description = "softmax selection (default: ${DEFAULT-VALUE})") String select;
     @Option(names = "--budget", description = "token budget of the quest and window peers (default n/32)") Integer budget;
     @Option(names = "--no-faiss", description = "skip the FAISS peer") boolean noFaiss;
+    @Option(names = "--cold", description = "decode: evict the caches before every timed row (untimed), as in a model "
+            + "where every other head and layer runs between two steps of this one; by default rows run back to back "
+            + "and an index small enough for the last-level cache stays there") boolean cold;
     @Option(names = "--queries", defaultValue = "16", paramLabel = "N", converter = QueryCount.class,
             description = "number of decode queries timed per n (default: ${DEFAULT-VALUE}); a query FILE is --query-file")
     int queries;
@@ -190,6 +193,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> js = new LinkedHashMap<>();
         js.put("workload", workload);
         js.put("dist", dist + (dist.equals("llm") ? " (synthetic)" : ""));
+        js.put("caches", cold ? "cold: evicted before every timed decode row" : "warm: rows back to back");
         if (user != null) {
             js.put("keys_file", keysFile.toString());
             js.put("query_file", queryFile.toString());
@@ -270,6 +274,7 @@ final class BenchCommand implements Callable<Integer> {
         double maxErr = 0;
         for (int pass = 0; pass < TIMED_PASSES; pass++) {
             for (int i = 0; i < nq; i++) {
+                if (cold) evictCaches();
                 long s = System.nanoTime();
                 attend.run(i, pass == 0 ? stats : null);
                 ms[pass * nq + i] = (System.nanoTime() - s) / 1e6;
@@ -284,6 +289,22 @@ final class BenchCommand implements Callable<Integer> {
             row.put("bytes_per_query", (double) stats.bytesRead / nq + (double) stats.keptKeys / nq * (d + dv) * 4);
         }
         return row;
+    }
+
+    /** Bytes streamed through to push everything else out of the caches (last level here: 32 MiB). */
+    static final int EVICT_BYTES = 128 << 20;
+    private float[] evictBuffer;
+    float evictSink;
+
+    /** Reads and writes a buffer four times the last-level cache, so the next row starts with cold caches. */
+    private void evictCaches() {
+        if (evictBuffer == null) evictBuffer = new float[EVICT_BYTES / Float.BYTES];
+        float s = 0f;
+        for (int i = 0; i < evictBuffer.length; i += 16) {
+            s += evictBuffer[i];
+            evictBuffer[i] = s;
+        }
+        evictSink += s;
     }
 
     private Map<String, Object> prefill(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {

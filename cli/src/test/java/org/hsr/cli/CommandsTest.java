@@ -191,7 +191,17 @@ class CommandsTest {
         }
         assertTrue(js.get("slopes").has("hsr"));
         assertTrue(Files.readString(html).contains("<svg"));
+        assertTrue(js.get("caches").asText().startsWith("warm"), js.get("caches").asText());
         assertFails(2, CliRun.run("bench", "sideways"), null, "sideways");
+        // --cold: the same methods and exact results, with the caches evicted before every timed row
+        Path coldJson = tmp.resolve("cold.json");
+        run = CliRun.run("bench", "decode", "--n", "2048", "--d", "32", "--queries", "4", "--no-faiss", "--cold",
+                "--json", coldJson.toString());
+        assertEquals(0, run.code(), run.err());
+        js = new ObjectMapper().readTree(coldJson.toFile());
+        assertTrue(js.get("caches").asText().startsWith("cold"), js.get("caches").asText());
+        assertEquals(3, js.get("results").size());
+        for (JsonNode row : js.get("results")) assertTrue(row.get("max_rel_err").asDouble() < 1e-5, row.toString());
     }
 
     @Test
