@@ -24,6 +24,13 @@ source "$ROOT/bin/find-jdk.sh"
   echo
   ./hsr bench decode --dist llm --kind softmax --select epsilon:1e-3 --json "$OUT/decode-softmax-llm.json" --html "$OUT/decode-softmax-llm.html" 2>/dev/null
   echo
+  echo "### 3b. The same two decodes with cold caches (\`--cold --n 131072\`: caches evicted before every timed row)"
+  echo
+  ./hsr bench decode --kind relu --n 131072 --cold --json "$OUT/decode-relu-cold.json" 2>/dev/null
+  echo
+  ./hsr bench decode --dist llm --kind softmax --select epsilon:1e-3 --n 131072 --cold \
+    --json "$OUT/decode-softmax-llm-cold.json" 2>/dev/null
+  echo
   echo "### 4. Causal prefill, ReLU, Gaussian (\`./hsr bench prefill --kind relu --n 8192,16384,32768\`)"
   echo
   ./hsr bench prefill --kind relu --n 8192,16384,32768 --json "$OUT/prefill-relu.json" --html "$OUT/prefill-relu.html" 2>/dev/null
