@@ -291,6 +291,7 @@ public final class BlockIndex implements HalfSpaceIndex {
     public void search(float[] q, int qOff, int limit, HitCollector collector, SearchWork work) {
         Snapshot s = snap;
         Scratch sc = scratch.get();
+        sc.pendingCount = 0; // a previous search on this thread that threw may have left candidates queued
         int firstTailId = s.size - s.tailCount;
         int tailCount = Math.max(0, Math.min(s.tailCount, limit - firstTailId)); // the causal limit cuts the tail
         boolean limited = limit < s.size;
@@ -331,6 +332,7 @@ public final class BlockIndex implements HalfSpaceIndex {
             // in sorted order jumps through memory, and measured 1.8x slower on the sketch pass than a sequential sweep.
             int prefix = bestFirst ? topBlocksByBound(s, sc, baseDots, qNorm, limited ? limit : Integer.MAX_VALUE) : 0;
             boolean[] visited = sc.visited;
+            Arrays.fill(visited, 0, s.blocks, false); // here, not only at the end: a collector that threw left marks
             for (int i = 0, sweep = 0; ; ) {
                 int b;
                 boolean inPrefix = i < prefix;
@@ -410,7 +412,6 @@ public final class BlockIndex implements HalfSpaceIndex {
             }
             scored += scorePending(s, sc, q, qOff, collector, reportPruned);
             bytes += (scored - tailCount) * (long) d * Float.BYTES;
-            Arrays.fill(visited, 0, s.blocks, false);
         }
         if (work != null) {
             work.keysSeen += Math.min(s.size, Math.max(0, limit));
