@@ -161,6 +161,42 @@ class HalfSpaceIndexTest {
         assertTrue(worst >= 0.25 && worst <= 0.35, "appends: worst extra " + worst);
     }
 
+    /** A collector that throws mid-walk leaves nothing behind: the next searches on the thread are exact. */
+    @Test
+    void aCollectorThatThrowsLeavesNoStateForTheNextSearch() {
+        int d = 16, n = 20_000;
+        SplittableRandom r = new SplittableRandom(31);
+        float[] keys = Datasets.GAUSSIAN.keys(r, n, d);
+        BlockIndex index = new BlockIndex(d);
+        index.add(keys, n);
+        for (boolean bestFirst : new boolean[] {true, false}) {
+            float[] q = Datasets.GAUSSIAN.query(r, keys, n, d);
+            HitCollector throwing = new HitCollector() {
+                int seen;
+
+                @Override
+                public float minCompetitiveScore() {
+                    return Float.NEGATIVE_INFINITY;
+                }
+
+                @Override
+                public void collect(int id, float score) {
+                    if (++seen == 100) throw new IllegalStateException("collector failed");
+                }
+
+                @Override
+                public boolean wantsBestFirst() {
+                    return bestFirst;
+                }
+            };
+            assertThrows(IllegalStateException.class, () -> index.search(q, 0, n, throwing, null));
+            double[] sorted = Oracle.sortedScores(q, 0, keys, n, d);
+            float t = (float) sorted[n - 1 - n / 100];
+            Oracle.assertExact(q, 0, keys, n, d, t, index.report(q, t, null), "after a throw, bestFirst=" + bestFirst);
+            assertEquals(10, index.top(q, 10, null).length);
+        }
+    }
+
     @Test
     void topRIsExactlyTheRLargestWithTiesToSmallerIds() {
         int n = 3000, d = 8;
