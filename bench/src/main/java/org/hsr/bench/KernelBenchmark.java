@@ -96,6 +96,58 @@ public class KernelBenchmark {
         }
     }
 
+    /**
+     * 1024 keys of d = 128 in the int8 sketch layout (16 blocks of 64), 128 KiB of codes, with a block's scales: the
+     * index's per-key filter. A JDK update that pushes the digit decode off the intrinsics shows here first.
+     */
+    @State(Scope.Thread)
+    public static class SketchBlock {
+        static final int COUNT = 1024, D = 128, QUADS = D / 4, BLOCK = 64;
+
+        float[] q, scale, err, prepared;
+        int[] codes, slots;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            q = Gaussian.array(D, 7);
+            scale = new float[D];
+            for (int t = 0; t < D; t++) scale[t] = 0.01f + Math.abs(Gaussian.array(1, 100 + t)[0]) * 0.01f;
+            err = new float[COUNT];
+            prepared = new float[D];
+            slots = new int[BLOCK];
+            codes = new int[COUNT * QUADS];
+            java.util.SplittableRandom r = new java.util.SplittableRandom(8);
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = org.hsr.simd.Kernels.packInt8(r.nextInt(-127, 128), r.nextInt(-127, 128),
+                        r.nextInt(-127, 128), r.nextInt(-127, 128));
+            }
+        }
+
+        /** The filter over all 16 blocks with a bar nothing reaches (so only the sketch is timed); returns the count. */
+        int filterAll(KernelSupport k) {
+            int lanes = k.int8Lanes(), found = 0;
+            k.int8Query(q, 0, scale, 0, D, prepared);
+            for (int b = 0; b < COUNT / BLOCK; b++) {
+                found += k.int8Filter(codes, b * BLOCK * QUADS, BLOCK / lanes, QUADS, lanes, prepared, 0f, 1f, err,
+                        b * BLOCK, Float.MAX_VALUE, slots);
+            }
+            return found;
+        }
+    }
+
+    // ---- int8 sketch filter: 1024 keys of d = 128 ----
+
+    @Benchmark
+    public int int8FilterScalar(SketchBlock s) {
+        return s.filterAll(SCALAR);
+    }
+
+    @Benchmark
+    @Fork(value = 3, jvmArgsPrepend = {VECTOR, XMS, XMX, PRETOUCH})
+    public int int8FilterVector(SketchBlock s) {
+        return s.filterAll(Simd.IMPL);
+    }
+
     // ---- dot ----
 
     @Benchmark
