@@ -20,7 +20,6 @@ final class EpsilonCollector implements HitCollector {
     private double prunedSum; // Σ count·exp(c·(ub − best)), rescaled as best rises
     int size;
     int[] ids = new int[256];
-    float[] scores = new float[256];
     double[] exact = new double[256]; // the scores as the walk computed them (float64-accumulated where exact)
 
     void reset(float c, double gap, int cap) {
@@ -82,13 +81,17 @@ final class EpsilonCollector implements HitCollector {
         }
         if (size == ids.length) {
             ids = Arrays.copyOf(ids, size * 2);
-            scores = Arrays.copyOf(scores, size * 2);
             exact = Arrays.copyOf(exact, size * 2);
         }
         ids[size] = id;
         exact[size] = exactScore;
-        scores[size++] = score;
+        size++;
         if (size > cap) overflow = true;
+    }
+
+    /** Collected score i as the walk compared it (the float64 score rounded to float). */
+    float score(int i) {
+        return (float) exact[i];
     }
 
     float best() {

@@ -150,7 +150,9 @@ public final class SparseAttention {
      * while a head that turns peaked is noticed within 32 rows.
      */
     static final int MAX_BACKOFF_LOG2 = 5;
-    private final java.util.IdentityHashMap<HalfSpaceIndex, int[]> fallbackHints = new java.util.IdentityHashMap<>();
+    // weak keys (indexes compare by identity): a long-lived instance, such as HsrAttention's, that sees a new index per
+    // prefill must not keep the old ones alive
+    private final java.util.WeakHashMap<HalfSpaceIndex, int[]> fallbackHints = new java.util.WeakHashMap<>();
 
     /** The certified walk of {@code epsilon:E}; returns false when the row was computed densely (a fallback row). */
     private boolean certifiedEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c,
@@ -187,7 +189,7 @@ public final class SparseAttention {
         int n = col.size;
         long[] packed = new long[n]; // candidates by descending score
         for (int i = 0; i < n; i++) {
-            int bits = Float.floatToIntBits(col.scores[i]);
+            int bits = Float.floatToIntBits(col.score(i));
             int ord = bits < 0 ? ~bits : bits | 0x80000000;
             packed[i] = ((long) ~ord << 32) | i;
         }
@@ -196,13 +198,13 @@ public final class SparseAttention {
         double dropped = col.prunedSum() * Math.exp(delta); // Σ exp(c·(ub − best)) over skipped keys, inflated
         double[] tail = new double[n + 1]; // tail[i] = Σ_{rank >= i} exp(c·(s − best) + δ)
         for (int i = n - 1; i >= 0; i--) {
-            tail[i] = tail[i + 1] + Math.exp(c * (col.scores[(int) packed[i]] - best) + delta);
+            tail[i] = tail[i + 1] + Math.exp(c * (col.score((int) packed[i]) - best) + delta);
         }
         double keptSum = 0;
         int keep = 0;
         double bound = 1;
         while (keep < n) {
-            keptSum += Math.exp(c * (col.scores[(int) packed[keep]] - best) - delta);
+            keptSum += Math.exp(c * (col.score((int) packed[keep]) - best) - delta);
             keep++;
             double d = dropped + tail[keep];
             bound = d / (d + keptSum);

@@ -203,7 +203,6 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[] errBound = grow(s.errBound, slots);
         int[] slotId = growInt(s.slotId, slots);
         int[] idRange = growInt(s.idRange, 2L * blocks);
-        float[] rows = new float[BLOCK * d]; // (BLOCK, d) the centred keys of one block, then their residuals
         float[] cen = new float[d];
         float[] inv = new float[d];
         int[] q8 = new int[dPad];
@@ -212,18 +211,20 @@ public final class BlockIndex implements HalfSpaceIndex {
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
             int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
-            System.arraycopy(x, from * d, rows, 0, cnt * d); // the partition left the rows in leaf order
-            // centre: mean of the block's centred keys; then residuals r = x − c in place
+            // the partition left x in leaf order: the block's centred keys are the cnt rows from `rows`, and become
+            // their residuals r = x − c in place
+            int rows = from * d;
+            // centre: mean of the block's centred keys
             Arrays.fill(cen, 0f);
-            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, rows, slot * d, cen, 0, d);
+            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, x, rows + slot * d, cen, 0, d);
             Kernels.scale(cen, 0, d, 1f / cnt);
             System.arraycopy(cen, 0, center, b * d, d);
             double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * sumSlack;
-            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(-1f, cen, 0, rows, slot * d, d);
+            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(-1f, cen, 0, x, rows + slot * d, d);
             // per-dimension scale: largest |r| / 127
             Arrays.fill(inv, 0f);
             for (int slot = 0; slot < cnt; slot++) {
-                for (int t = 0; t < d; t++) inv[t] = Math.max(inv[t], Math.abs(rows[slot * d + t]));
+                for (int t = 0; t < d; t++) inv[t] = Math.max(inv[t], Math.abs(x[rows + slot * d + t]));
             }
             for (int t = 0; t < d; t++) {
                 scale[b * dPad + t] = inv[t] / 127f;
@@ -254,7 +255,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                 int tailOff = (local % TAIL_PAGE) * d;
                 System.arraycopy(tailPage, tailOff, slotKeys, keyBase, d);
                 // codes, and the residual e = r − s⊙code that the sketch leaves
-                Kernels.quantizeInt8(rows, slot * d, inv, scale, b * dPad, d, q8, sums);
+                Kernels.quantizeInt8(x, rows + slot * d, inv, scale, b * dPad, d, q8, sums);
                 float e2 = sums[0], h2 = sums[1], r2 = sums[2];
                 for (int p = 0; p < quads; p++) {
                     codes[codeBase + p * lanes] = Kernels.packInt8(q8[4 * p], q8[4 * p + 1], q8[4 * p + 2], q8[4 * p + 3]);

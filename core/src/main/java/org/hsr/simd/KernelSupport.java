@@ -39,9 +39,6 @@ public interface KernelSupport {
      */
     float reluPowAndSum(float[] x, int off, int len, float bias, int alpha);
 
-    /** {@code out[outOff+i] = a[aOff+i]·b[bOff+i]} for {@code i < len}. */
-    void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len);
-
     /** In place {@code x[i] *= s}. */
     void scale(float[] x, int off, int len, float s);
 

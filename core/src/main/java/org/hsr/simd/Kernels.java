@@ -68,14 +68,6 @@ public final class Kernels {
         return IMPL.reluPowAndSum(x, off, len, bias, alpha);
     }
 
-    /** Element-wise product {@code out = a ⊙ b} over {@code len} entries. */
-    public static void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
-        Objects.checkFromIndexSize(aOff, len, a.length);
-        Objects.checkFromIndexSize(bOff, len, b.length);
-        Objects.checkFromIndexSize(outOff, len, out.length);
-        IMPL.mul(a, aOff, b, bOff, out, outOff, len);
-    }
-
     /** In place {@code x *= s}. */
     public static void scale(float[] x, int off, int len, float s) {
         Objects.checkFromIndexSize(off, len, x.length);

@@ -82,13 +82,6 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
-        for (int i = 0; i < len; i++) {
-            out[outOff + i] = a[aOff + i] * b[bOff + i];
-        }
-    }
-
-    @Override
     public void scale(float[] x, int off, int len, float s) {
         for (int i = 0; i < len; i++) {
             x[off + i] *= s;

@@ -228,22 +228,6 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void mul(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int len) {
-        if (len < 2 * L) {
-            SCALAR.mul(a, aOff, b, bOff, out, outOff, len);
-            return;
-        }
-        int bound = S.loopBound(len);
-        int i = 0;
-        for (; i < bound; i += L) {
-            FloatVector.fromArray(S, a, aOff + i).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(out, outOff + i);
-        }
-        for (; i < len; i++) {
-            out[outOff + i] = a[aOff + i] * b[bOff + i];
-        }
-    }
-
-    @Override
     public void scale(float[] x, int off, int len, float s) {
         if (len < 2 * L) {
             SCALAR.scale(x, off, len, s);
