@@ -139,6 +139,14 @@ public final class BlockIndex implements HalfSpaceIndex {
         if ((long) s.size + count > Integer.MAX_VALUE / 2) {
             throw new IllegalArgumentException("index full: " + s.size + " + " + count + " keys");
         }
+        if (s.tailCount == 0 && count >= FOLD) {
+            // a bulk add into an empty tail folds straight from the caller's array: copying it into tail pages first
+            // cost a pass over the keys and 4 bytes of fresh memory per float
+            Snapshot all = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale,
+                    s.codePages, s.errBound, s.slotId, s.idRange, s.keyPages, s.tailPages, count);
+            snap = fold(all, new float[][] {keys}, count);
+            return;
+        }
         float[][] tail = s.tailPages;
         int tailCount = s.tailCount;
         // into the tail's pages: a page is written only past the keys that published snapshots hold, and a new page
@@ -156,35 +164,38 @@ public final class BlockIndex implements HalfSpaceIndex {
         Snapshot next = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale,
                 s.codePages, s.errBound, s.slotId, s.idRange, s.keyPages, tail, tailCount);
         if (tailCount >= FOLD) {
-            next = fold(next);
+            next = fold(next, next.tailPages, TAIL_PAGE);
         }
         snap = next;
     }
 
     /**
      * Partitions the tail's oldest keys, a whole number of blocks of them, into blocks and appends those; the rest
-     * (fewer than a block) stay in a new tail. Returns the new snapshot.
+     * (fewer than a block) stay in a new tail. The tail's {@code s.tailCount} keys are read from {@code src}, pages of
+     * {@code srcPageKeys} keys each (the tail's own pages, or the caller's array for a bulk add). Returns the new
+     * snapshot.
      */
-    private Snapshot fold(Snapshot s) {
+    private Snapshot fold(Snapshot s, float[][] src, int srcPageKeys) {
         int n = s.tailCount / BLOCK * BLOCK;
         int firstId = s.size - s.tailCount;
         float[] mu = s.mu;
         if (mu == null) {
             double[] acc = new double[d];
             for (int i = 0; i < n; i++) {
-                float[] page = s.tailPages[i / TAIL_PAGE];
-                for (int t = 0, o = (i % TAIL_PAGE) * d; t < d; t++) acc[t] += page[o + t];
+                float[] page = src[i / srcPageKeys];
+                for (int t = 0, o = (i % srcPageKeys) * d; t < d; t++) acc[t] += page[o + t];
             }
             mu = new float[d];
             for (int t = 0; t < d; t++) mu[t] = (float) (acc[t] / n);
         }
         float muNorm = (float) (norm(mu, 0, d) * (1 + 1e-6));
-        // centred keys x = k − μ
+        // the keys, partitioned as they are (the partition is translation-invariant), so that afterwards x holds them in
+        // slot order: the slot-ordered copy is then a sequential copy, not a gather through the permutation
         float[] x = new float[n * d];
-        for (int i = 0; i < n; i++) {
-            float[] page = s.tailPages[i / TAIL_PAGE];
-            System.arraycopy(page, (i % TAIL_PAGE) * d, x, i * d, d);
-            Kernels.axpy(-1f, mu, 0, x, i * d, d);
+        for (int i = 0; i < n; ) {
+            int take = Math.min(n - i, srcPageKeys - i % srcPageKeys);
+            System.arraycopy(src[i / srcPageKeys], (i % srcPageKeys) * d, x, i * d, take * d);
+            i += take;
         }
         int[] perm = BlockPartitioner.partition(x, n, d, BLOCK);
         int newBlocks = (n + BLOCK - 1) / BLOCK;
@@ -208,24 +219,28 @@ public final class BlockIndex implements HalfSpaceIndex {
         int[] q8 = new int[dPad];
         double sumSlack = 1 + 2.0 * (d + 2) * UNIT_ROUNDOFF; // float sums of d squares: relative error <= d·u
         float[] sums = new float[3];
+        double[] kNorms = new double[BLOCK];
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
             int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
-            // the partition left x in leaf order: the block's centred keys are the cnt rows from `rows`, and become
-            // their residuals r = x − c in place
+            // the partition left x in leaf order: the block's keys are the cnt rows from `rows`; they go to the slot
+            // array as they are, and then become their centred form x = k − μ and their residuals r = x − c in place
             int rows = from * d;
+            for (int slot = 0; slot < cnt; slot++) {
+                int gslot = b * BLOCK + slot;
+                System.arraycopy(x, rows + slot * d, keyPages[gslot / PAGE_SLOTS], keyOffset(gslot), d);
+                kNorms[slot] = Math.sqrt(Kernels.dot(x, rows + slot * d, x, rows + slot * d, d));
+                Kernels.axpy(-1f, mu, 0, x, rows + slot * d, d);
+            }
             // centre: mean of the block's centred keys
             Arrays.fill(cen, 0f);
             for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, x, rows + slot * d, cen, 0, d);
             Kernels.scale(cen, 0, d, 1f / cnt);
             System.arraycopy(cen, 0, center, b * d, d);
             double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * sumSlack;
-            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(-1f, cen, 0, x, rows + slot * d, d);
-            // per-dimension scale: largest |r| / 127
+            // residuals, and the per-dimension scale: largest |r| / 127
             Arrays.fill(inv, 0f);
-            for (int slot = 0; slot < cnt; slot++) {
-                for (int t = 0; t < d; t++) inv[t] = Math.max(inv[t], Math.abs(x[rows + slot * d + t]));
-            }
+            for (int slot = 0; slot < cnt; slot++) Kernels.subtractAbsMax(cen, x, rows + slot * d, inv, d);
             for (int t = 0; t < d; t++) {
                 scale[b * dPad + t] = inv[t] / 127f;
                 inv[t] = inv[t] > 0f ? 127f / inv[t] : 0f;
@@ -251,16 +266,11 @@ public final class BlockIndex implements HalfSpaceIndex {
                 slotId[gslot] = firstId + local;
                 minId = Math.min(minId, firstId + local);
                 maxId = Math.max(maxId, firstId + local);
-                float[] tailPage = s.tailPages[local / TAIL_PAGE];
-                int tailOff = (local % TAIL_PAGE) * d;
-                System.arraycopy(tailPage, tailOff, slotKeys, keyBase, d);
                 // codes, and the residual e = r − s⊙code that the sketch leaves
                 Kernels.quantizeInt8(x, rows + slot * d, inv, scale, b * dPad, d, q8, sums);
                 float e2 = sums[0], h2 = sums[1], r2 = sums[2];
-                for (int p = 0; p < quads; p++) {
-                    codes[codeBase + p * lanes] = Kernels.packInt8(q8[4 * p], q8[4 * p + 1], q8[4 * p + 2], q8[4 * p + 3]);
-                }
-                double kNorm = Math.sqrt(Kernels.dot(tailPage, tailOff, tailPage, tailOff, d));
+                Kernels.packInt8Row(q8, quads, codes, codeBase, lanes);
+                double kNorm = kNorms[slot];
                 double rNorm = Math.sqrt(r2), hatNorm = Math.sqrt(h2);
                 rMax = Math.max(rMax, rNorm);
                 kMax = Math.max(kMax, kNorm);
@@ -281,7 +291,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         if (rest > 0) {
             tail[0] = new float[TAIL_PAGE * d];
             for (int i = 0; i < rest; i++) {
-                System.arraycopy(s.tailPages[(n + i) / TAIL_PAGE], ((n + i) % TAIL_PAGE) * d, tail[0], i * d, d);
+                System.arraycopy(src[(n + i) / srcPageKeys], ((n + i) % srcPageKeys) * d, tail[0], i * d, d);
             }
         }
         return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codePages, errBound, slotId, idRange,

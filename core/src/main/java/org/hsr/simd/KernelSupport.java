@@ -105,4 +105,11 @@ public interface KernelSupport {
      * {@code e = r − scale[sOff+t]·q8[t]}, [1] {@code Σ (scale·q8)²}, [2] {@code Σ r²}, each accumulated in float.
      */
     void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums);
+
+    /**
+     * A residual row and its running per-dimension maximum (the int8 scales come from it): for {@code i < len},
+     * {@code x[xOff+i] −= c[i]} (one rounding, as {@code axpy(−1, c, x)}) and then
+     * {@code absMax[i] = max(absMax[i], |x[xOff+i]|)}.
+     */
+    void subtractAbsMax(float[] c, float[] x, int xOff, float[] absMax, int len);
 }

@@ -95,7 +95,7 @@ public final class Kernels {
         if (Math.max(Math.max(Math.abs(c0), Math.abs(c1)), Math.max(Math.abs(c2), Math.abs(c3))) > 127) {
             throw new IllegalArgumentException("int8 codes out of [-127, 127]: " + c0 + ", " + c1 + ", " + c2 + ", " + c3);
         }
-        return c0 + 256 * c1 + 65536 * c2 + 16777216 * c3;
+        return pack(c0, c1, c2, c3);
     }
 
     /** A block's query for the int8 kernels; see {@link KernelSupport#int8Query}. */
@@ -160,6 +160,31 @@ public final class Kernels {
         Objects.checkFromIndexSize(aOff, len, a.length);
         Objects.checkFromIndexSize(bOff, len, b.length);
         return IMPL.dotDouble(a, aOff, b, bOff, len);
+    }
+
+    /** {@code x −= c} on one row, tracking the per-dimension maximum of |x|; see {@link KernelSupport#subtractAbsMax}. */
+    public static void subtractAbsMax(float[] c, float[] x, int xOff, float[] absMax, int len) {
+        Objects.checkFromIndexSize(0, len, c.length);
+        Objects.checkFromIndexSize(xOff, len, x.length);
+        Objects.checkFromIndexSize(0, len, absMax.length);
+        IMPL.subtractAbsMax(c, x, xOff, absMax, len);
+    }
+
+    /**
+     * Packs a row of int8 codes ({@code q8[0 .. 4·quads)}, each already in [−127, 127], as
+     * {@link KernelSupport#quantizeInt8} leaves them) into {@code quads} words, word p at {@code out[outOff + p·stride]}
+     * ({@link #packInt8} without its range check, for the index build).
+     */
+    public static void packInt8Row(int[] q8, int quads, int[] out, int outOff, int stride) {
+        Objects.checkFromIndexSize(0, 4 * quads, q8.length);
+        if (quads > 0) Objects.checkFromIndexSize(outOff, (quads - 1) * stride + 1, out.length);
+        for (int p = 0; p < quads; p++) {
+            out[outOff + p * stride] = pack(q8[4 * p], q8[4 * p + 1], q8[4 * p + 2], q8[4 * p + 3]);
+        }
+    }
+
+    private static int pack(int c0, int c1, int c2, int c3) {
+        return c0 + 256 * c1 + 65536 * c2 + 16777216 * c3;
     }
 
     /** Int8 quantisation of one residual row with its error sums; see {@link KernelSupport#quantizeInt8}. */

@@ -181,6 +181,15 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void subtractAbsMax(float[] c, float[] x, int xOff, float[] absMax, int len) {
+        for (int i = 0; i < len; i++) {
+            float r = x[xOff + i] - c[i];
+            x[xOff + i] = r;
+            absMax[i] = Math.max(absMax[i], Math.abs(r));
+        }
+    }
+
+    @Override
     public void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums) {
         float e2 = 0f, h2 = 0f, r2 = 0f;
         for (int t = 0; t < d; t++) {

@@ -136,6 +136,36 @@ class HalfSpaceIndexTest {
     }
 
     /**
+     * Bulk adds into an empty tail fold straight from the caller's array; others go through the tail. Both, in turn
+     * (first fold, later folds, a remainder left in the tail), and each time the caller's array is overwritten after
+     * the add: the index must have copied what it keeps.
+     */
+    @Test
+    void bulkAddsFoldFromTheCallersArrayAndKeepNoReferenceToIt() {
+        int d = 24;
+        SplittableRandom r = new SplittableRandom(21);
+        int[] counts = {8192, 4160, 4133, 10, 4100, 3, 6000};
+        int total = java.util.Arrays.stream(counts).sum();
+        float[] all = Datasets.CLUSTERED.keys(r, total, d);
+        BlockIndex index = new BlockIndex(d);
+        int added = 0;
+        for (int count : counts) {
+            float[] batch = java.util.Arrays.copyOfRange(all, added * d, (added + count) * d);
+            index.add(batch, count);
+            java.util.Arrays.fill(batch, Float.NaN);
+            added += count;
+            for (int qi = 0; qi < 2; qi++) {
+                float[] q = Datasets.CLUSTERED.query(r, all, added, d);
+                double[] sorted = Oracle.sortedScores(q, 0, all, added, d);
+                double t = sorted[added - 1 - added / 100];
+                Oracle.assertExact(q, 0, all, added, d, (float) t, index.report(q, (float) t, null), "after " + added);
+            }
+        }
+        assertEquals(total, index.size());
+        assertTrue(index.foldedKeys() >= total - BlockIndex.FOLD, "folded " + index.foldedKeys() + " of " + total);
+    }
+
+    /**
      * The index's memory beyond one fp32 copy of the keys (issue target: at most 35% of the keys' bytes at d = 128),
      * after one bulk add and after many small appends (where growth policies leave spare capacity). The codes alone are
      * 25% of the keys' bytes, so the accounting must report at least that.

@@ -224,6 +224,42 @@ class KernelsTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 1021})
+    void subtractAbsMaxIsExactlyTheScalarResidualAndMaximum(int n) {
+        SplittableRandom r = new SplittableRandom(300 + n);
+        float[] c = TestData.gaussian(r, n), x = TestData.gaussian(r, n + 5), start = TestData.gaussian(r, n);
+        float[] x1 = x.clone(), x2 = x.clone(), m1 = start.clone(), m2 = start.clone();
+        for (int i = 0; i < n; i++) m1[i] = m2[i] = Math.abs(start[i]) * 0.5f; // some entries stay the running maximum
+        SCALAR.subtractAbsMax(c, x1, 3, m1, n);
+        vector().subtractAbsMax(c, x2, 3, m2, n);
+        for (int i = 0; i < n; i++) {
+            float expected = x[3 + i] - c[i]; // the same single rounding as axpy(-1, c, x)
+            assertEquals(expected, x1[3 + i], "scalar residual n=" + n + " i=" + i);
+            assertEquals(Math.max(Math.abs(start[i]) * 0.5f, Math.abs(expected)), m1[i], "scalar max n=" + n);
+        }
+        assertArrayEquals(x1, x2, "residual n=" + n);
+        assertArrayEquals(m1, m2, "running maximum n=" + n);
+    }
+
+    @Test
+    void packInt8RowPacksEachWordAsPackInt8() {
+        SplittableRandom r = new SplittableRandom(7);
+        for (int quads : new int[] {1, 2, 3, 16, 33}) {
+            int[] q8 = new int[4 * quads];
+            for (int i = 0; i < q8.length; i++) q8[i] = r.nextInt(-127, 128);
+            q8[0] = -127;
+            q8[q8.length - 1] = 127;
+            int stride = 16;
+            int[] out = new int[2 + (quads - 1) * stride + 1];
+            Kernels.packInt8Row(q8, quads, out, 2, stride);
+            for (int p = 0; p < quads; p++) {
+                assertEquals(Kernels.packInt8(q8[4 * p], q8[4 * p + 1], q8[4 * p + 2], q8[4 * p + 3]), out[2 + p * stride],
+                        "quads=" + quads + " word " + p);
+            }
+        }
+    }
+
     @Test
     void packInt8RefusesCodesOutsideTheRange() {
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Kernels.packInt8(0, 128, 0, 0));

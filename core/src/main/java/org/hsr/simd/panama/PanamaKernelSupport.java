@@ -454,6 +454,26 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void subtractAbsMax(float[] c, float[] x, int xOff, float[] absMax, int len) {
+        if (len < 2 * L) {
+            SCALAR.subtractAbsMax(c, x, xOff, absMax, len);
+            return;
+        }
+        int bound = S.loopBound(len);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector r = FloatVector.fromArray(S, x, xOff + i).sub(FloatVector.fromArray(S, c, i));
+            r.intoArray(x, xOff + i);
+            FloatVector.fromArray(S, absMax, i).max(r.abs()).intoArray(absMax, i);
+        }
+        for (; i < len; i++) {
+            float r = x[xOff + i] - c[i];
+            x[xOff + i] = r;
+            absMax[i] = Math.max(absMax[i], Math.abs(r));
+        }
+    }
+
+    @Override
     public void quantizeInt8(float[] r, int rOff, float[] inv, float[] scale, int sOff, int d, int[] q8, float[] sums) {
         if (d < 2 * L) {
             SCALAR.quantizeInt8(r, rOff, inv, scale, sOff, d, q8, sums);
