@@ -9,7 +9,7 @@ Columns:
   vs FAISS 1-q/batch  speed-up: FAISS's ms/query divided by this method's (> 1 means faster than FAISS)
   keys scored exactly fraction of (query, key) pairs whose exact fp32 dot product was computed (FAISS: all)
   exact               check_sets.py's verdict against float64 with SPEC §2's tolerance band
-  build ms            index build (hsr: build_ms, the first build, JIT cold / build_warm_ms, the same build again;
+  build ms            index build (hsr: build_ms, the first build, JIT cold / build_warm_ms, the median of three more;
                       FAISS: IndexFlatIP.add)
   build / flat scan   warm build ms divided by one flat scan (hsr --index flat ms/query, also warm)
   append µs/key       adding the n keys one per call to an empty index (append_us_per_key)
