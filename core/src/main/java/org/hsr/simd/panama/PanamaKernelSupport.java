@@ -8,6 +8,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.hsr.simd.KernelSupport;
 import org.hsr.simd.ScalarKernelSupport;
@@ -375,6 +376,8 @@ public final class PanamaKernelSupport implements KernelSupport {
 
     /** Bit masks of the digits j < 3 within a quad (lane t of a vector at a multiple of 4: t % 4 != 3). */
     private static final VectorMask<Float> NOT_TOP_DIGIT = VectorMask.fromLong(S, 0x7777_7777_7777_7777L);
+    /** Lane i takes lane i+1 (the last lane wraps to lane 0). */
+    private static final VectorShuffle<Float> NEXT_LANE = VectorShuffle.iota(S, 1, 1, true);
 
     /**
      * The coefficients {@link #groupScores} reads: with {@code qs_t = q_t·s_t} (0 from d on),
@@ -384,9 +387,12 @@ public final class PanamaKernelSupport implements KernelSupport {
     public void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] k) {
         int n = (d + 3) / 4 * 4;
         int t = 0;
-        for (int bound = d - L; t < bound; t += L) { // the shifted loads q[t+1 .. t+L] stay below d
+        for (int bound = S.loopBound(d); t < bound; t += L) {
             FloatVector x = FloatVector.fromArray(S, q, qOff + t).mul(FloatVector.fromArray(S, scale, sOff + t));
-            FloatVector next = FloatVector.fromArray(S, q, qOff + t + 1).mul(FloatVector.fromArray(S, scale, sOff + t + 1));
+            // lane i needs lane i+1's product: a lane rotation. The last lane is a top digit (L is a multiple of 4), so
+            // what wraps into it is masked off. (Loading q[t+1 ..] instead could not take the last whole vector, and
+            // the scalar loop below then ran a whole vector's worth per block: a quarter of the sketch pass.)
+            FloatVector next = x.rearrange(NEXT_LANE);
             x.sub(next.mul(1f / 256), NOT_TOP_DIGIT).mul(0x1p-24f).intoArray(k, t);
         }
         for (; t < n; t++) {
