@@ -17,7 +17,8 @@ import org.hsr.simd.Kernels;
  *       {@code <q,x> <= <q,c> + <q⊙s, code> + ‖q‖·(‖e‖ + margin)}. Only keys that pass are scored exactly in fp32.</li>
  * </ol>
  * New keys go to a tail that is scanned exactly; once it holds {@link #FOLD} keys its oldest whole blocks' worth is
- * partitioned into blocks and appended, without touching the existing blocks. Ids stay the caller's (order of
+ * partitioned into blocks and appended, without touching the existing blocks (a bulk add of at least FOLD keys into
+ * an empty tail is partitioned straight from the caller's array). Ids stay the caller's (order of
  * addition).
  *
  * <p>Thread safety: as the interface says; the state is a snapshot published through a volatile field. Writers only
