@@ -86,7 +86,8 @@ public interface KernelSupport {
     /**
      * The sketch filter of one block, fused with {@link #int8Scores}: for slot {@code s < groups*lanes}, with
      * {@code sketch_s} its int8 score, writes {@code s} to {@code outSlots} (ascending) when
-     * {@code base + sketch_s + qNorm·err[errOff+s] >= tc}; returns how many it wrote.
+     * {@code base + sketch_s + qNorm·err[errOff+s] >= tc}; returns how many it wrote. {@code outSlots} holds at least
+     * {@code groups·lanes} entries; those past the returned count may be overwritten.
      */
     int int8Filter(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float base, float qNorm,
                    float[] err, int errOff, float tc, int[] outSlots);

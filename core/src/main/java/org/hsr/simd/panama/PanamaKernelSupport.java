@@ -427,7 +427,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             FloatVector bound = FloatVector.fromArray(S, sketch, g * lanes).add(baseV)
                     .add(FloatVector.fromArray(S, err, errOff + g * lanes).mul(qNorm));
             VectorMask<Float> pass = bound.compare(VectorOperators.GE, tc);
-            if (pass.anyTrue()) count = appendLanes(pass.toLong(), g * lanes, outSlots, count);
+            count = appendPassing(pass, g * lanes, outSlots, count);
         }
         return count;
     }
@@ -453,7 +453,7 @@ public final class PanamaKernelSupport implements KernelSupport {
             // exp(expScale·(bound − tc)) <= 1 on the failing lanes; the passing lanes add nothing. The exponent is
             // clamped at -80 so a term never underflows below its true value (the sum must stay an upper bound).
             acc = acc.add(bound.sub(tcV).mul(expScale).max(MIN_EXPONENT).lanewise(VectorOperators.EXP), pass.not());
-            if (pass.anyTrue()) count = appendLanes(pass.toLong(), g * lanes, outSlots, count);
+            count = appendPassing(pass, g * lanes, outSlots, count);
         }
         mass[0] += acc.reduceLanes(VectorOperators.ADD);
         return count;
@@ -521,6 +521,25 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     /** Appends {@code base + i} to {@code out} for every set bit i of {@code bits}; returns the new count. */
+    /**
+     * Appends {@code base + i} for every set lane i of {@code pass} to {@code out} at {@code count}; returns the new
+     * count. With 512-bit vectors (AVX-512: vpcompressd) a branch-free compress that stores a whole vector, so out
+     * must have room for {@code count + lanes} (entries past the new count are scratch). Measured on the Gaussian walk,
+     * n = 131072, three alternated runs: 7000 candidates per query 1.31-1.37 -> 1.18-1.24 ms; at 2300, within noise.
+     * Elsewhere (AVX2 has no compress instruction) a loop over the mask bits.
+     */
+    private static int appendPassing(VectorMask<Float> pass, int base, int[] out, int count) {
+        if (COMPRESS) {
+            VectorMask<Integer> lanes = pass.cast(IS);
+            LANE_IOTA.add(base).compress(lanes).intoArray(out, count);
+            return count + lanes.trueCount();
+        }
+        return pass.anyTrue() ? appendLanes(pass.toLong(), base, out, count) : count;
+    }
+
+    private static final boolean COMPRESS = S.vectorBitSize() == 512;
+    private static final IntVector LANE_IOTA = (IntVector) IS.iotaShuffle(0, 1, false).toVector();
+
     private static int appendLanes(long bits, int base, int[] out, int count) {
         while (bits != 0) {
             out[count++] = base + Long.numberOfTrailingZeros(bits);
