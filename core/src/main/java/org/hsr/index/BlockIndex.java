@@ -193,11 +193,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         // the keys, partitioned as they are (the partition is translation-invariant), so that afterwards x holds them in
         // slot order: the slot-ordered copy is then a sequential copy, not a gather through the permutation
         float[] x = new float[n * d];
-        for (int i = 0; i < n; ) {
-            int take = Math.min(n - i, srcPageKeys - i % srcPageKeys);
-            System.arraycopy(src[i / srcPageKeys], (i % srcPageKeys) * d, x, i * d, take * d);
-            i += take;
-        }
+        copyKeys(src, srcPageKeys, 0, n, x);
         int[] perm = BlockPartitioner.partition(x, n, d, BLOCK);
         int newBlocks = (n + BLOCK - 1) / BLOCK;
         int blocks = s.blocks + newBlocks;
@@ -291,9 +287,7 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[][] tail = new float[rest == 0 ? 0 : 1][];
         if (rest > 0) {
             tail[0] = new float[TAIL_PAGE * d];
-            for (int i = 0; i < rest; i++) {
-                System.arraycopy(src[(n + i) / srcPageKeys], ((n + i) % srcPageKeys) * d, tail[0], i * d, d);
-            }
+            copyKeys(src, srcPageKeys, n, rest, tail[0]);
         }
         return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codePages, errBound, slotId, idRange,
                 keyPages, tail, rest);
@@ -405,22 +399,17 @@ public final class BlockIndex implements HalfSpaceIndex {
                     if (sc.pendingCount >= PENDING) scored += scorePending(s, sc, q, qOff, collector, true);
                     continue;
                 }
+                // every bound reported on its own: sketch scores per key, and the survivors to the same exact check
                 Kernels.int8Scores(s.codePages[b / PAGE_BLOCKS], codeOffset(b), BLOCK / lanes, quads, lanes, sc.qs, sc.sketch, 0);
                 for (int j = 0; j < BLOCK; j++) {
                     int slot = b * BLOCK + j;
                     int id = s.slotId[slot];
-                    if (cut && id >= limit) continue;
+                    if (id < 0 || cut && id >= limit) continue;
                     float sketchBound = base + sc.sketch[j] + qNorm * s.errBound[slot];
-                    if (sketchBound < tc) {
-                        if (id >= 0) collector.pruned(sketchBound + shift, 1);
-                        continue;
-                    }
-                    if (id < 0) continue;
-                    float exact = (float) Kernels.dotDouble(q, qOff, s.keyPages[slot / PAGE_SLOTS], keyOffset(slot), d);
-                    scored++;
-                    if (exact >= collector.minCompetitiveScore()) collector.collect(id, exact);
-                    else collector.pruned(exact, 1);
+                    if (sketchBound < tc) collector.pruned(sketchBound + shift, 1);
+                    else sc.pending[sc.pendingCount++] = slot;
                 }
+                if (sc.pendingCount >= PENDING) scored += scorePending(s, sc, q, qOff, collector, true);
             }
             scored += scorePending(s, sc, q, qOff, collector, reportPruned);
             bytes += (scored - tailCount) * (long) d * Float.BYTES;
@@ -432,6 +421,15 @@ public final class BlockIndex implements HalfSpaceIndex {
             work.sketchEntriesRead += sketchRead;
             work.keysScored += scored;
             work.bytesRead += bytes;
+        }
+    }
+
+    /** Copies keys [from, from + count) of {@code src} (pages of {@code pageKeys} keys) to the start of {@code dst}. */
+    private void copyKeys(float[][] src, int pageKeys, int from, int count, float[] dst) {
+        for (int i = 0; i < count; ) {
+            int at = from + i, take = Math.min(count - i, pageKeys - at % pageKeys);
+            System.arraycopy(src[at / pageKeys], (at % pageKeys) * d, dst, i * d, take * d);
+            i += take;
         }
     }
 

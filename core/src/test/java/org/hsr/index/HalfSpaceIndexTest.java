@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Both indexes against the brute-force float64 oracle (SPEC §2's tolerance band and nothing else). */
 class HalfSpaceIndexTest {
@@ -189,6 +190,63 @@ class HalfSpaceIndexTest {
         }
         assertTrue(bulkFraction >= 0.25 && bulkFraction <= 0.35, "bulk: extra " + bulkFraction);
         assertTrue(worst >= 0.25 && worst <= 0.35, "appends: worst extra " + worst);
+    }
+
+    /**
+     * A collector that wants every skipped key's bound one by one (pruned reporting without the bulk exp form): it
+     * collects exactly the oracle's set, every key is either collected or counted in a pruned report, and the pruned
+     * bounds are certified: sorted, they dominate the sorted float64 scores of the keys not collected (which holds when
+     * every key has a bound at least its score).
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {5_000, 40_000})
+    void prunedBoundsReportedOneByOneCoverEveryKeyNotCollected(int n) {
+        int d = 24;
+        SplittableRandom r = new SplittableRandom(n);
+        float[] keys = Datasets.CLUSTERED.keys(r, n, d);
+        BlockIndex index = new BlockIndex(d);
+        index.add(keys, n);
+        float[] q = Datasets.CLUSTERED.query(r, keys, n, d);
+        double[] sorted = Oracle.sortedScores(q, 0, keys, n, d);
+        float t = (float) sorted[n - 1 - n / 100];
+        java.util.List<Integer> ids = new java.util.ArrayList<>();
+        java.util.List<Float> bounds = new java.util.ArrayList<>();
+        HitCollector collector = new HitCollector() {
+            @Override
+            public float minCompetitiveScore() {
+                return t;
+            }
+
+            @Override
+            public void collect(int id, float score) {
+                ids.add(id);
+            }
+
+            @Override
+            public boolean wantsPruned() {
+                return true;
+            }
+
+            @Override
+            public void pruned(float upperBound, int count) {
+                for (int i = 0; i < count; i++) bounds.add(upperBound);
+            }
+        };
+        SearchWork work = new SearchWork();
+        index.search(q, 0, n, collector, work);
+        Oracle.assertExact(q, 0, keys, n, d, t, ids.stream().mapToInt(Integer::intValue).sorted().toArray(), "n=" + n);
+        assertEquals(n, ids.size() + bounds.size(), "every key collected or pruned once");
+        assertTrue(work.keysScored < n / 5, "scored " + work.keysScored + " of " + n);
+        java.util.Set<Integer> collected = new java.util.HashSet<>(ids);
+        double[] rest = java.util.stream.IntStream.range(0, n).filter(j -> !collected.contains(j))
+                .mapToDouble(j -> Oracle.dot(q, 0, keys, j, d)).sorted().toArray();
+        float[] b = new float[bounds.size()];
+        for (int i = 0; i < b.length; i++) b[i] = bounds.get(i);
+        java.util.Arrays.sort(b);
+        for (int i = 0; i < b.length; i++) {
+            // a scored key is reported with its float64 score rounded to float: half an ulp below at most
+            assertTrue(b[i] + Math.ulp(b[i]) >= rest[i], i + "-th smallest bound " + b[i] + " < score " + rest[i]);
+        }
     }
 
     /** A collector that throws mid-walk leaves nothing behind: the next searches on the thread are exact. */
