@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the README's "Measured results" in one run: writes bench/results/{*.json,*.html,results.md}.
-# Takes about 15 minutes on the 2-core machine. Every comparison is between methods in the same process.
+# Takes 5 minutes on the 2-core machine when it is quiet, about 16 when it is busy. Every comparison is between methods in the same process.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -256,7 +256,7 @@ public final class SparseAttention {
     private float[] weightScratch = new float[256];
 
     /**
-     * {@code out += Σ_i weights[i]·v_(ids[i])}. The kept keys' value rows lie at random positions in a cache far larger
+     * {@code out += Σ_i weights[i]·v_(ids[i])}. The kept keys' value rows lie at random positions in an array far larger
      * than the caches, so each batch of rows is first touched, one load per cache line: those loads are independent
      * and overlap in the memory system, where summing row by row waits for each row in turn.
      */

@@ -520,7 +520,6 @@ public final class PanamaKernelSupport implements KernelSupport {
         sums[2] = sr;
     }
 
-    /** Appends {@code base + i} to {@code out} for every set bit i of {@code bits}; returns the new count. */
     /**
      * Appends {@code base + i} for every set lane i of {@code pass} to {@code out} at {@code count}; returns the new
      * count. With 512-bit vectors (AVX-512: vpcompressd) a branch-free compress that stores a whole vector, so out
@@ -540,6 +539,7 @@ public final class PanamaKernelSupport implements KernelSupport {
     private static final boolean COMPRESS = S.vectorBitSize() == 512;
     private static final IntVector LANE_IOTA = (IntVector) IS.iotaShuffle(0, 1, false).toVector();
 
+    /** Appends {@code base + i} to {@code out} for every set bit i of {@code bits}; returns the new count. */
     private static int appendLanes(long bits, int base, int[] out, int count) {
         while (bits != 0) {
             out[count++] = base + Long.numberOfTrailingZeros(bits);
