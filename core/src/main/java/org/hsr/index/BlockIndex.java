@@ -2,10 +2,13 @@ package org.hsr.index;
 
 import java.util.Arrays;
 import org.hsr.simd.Kernels;
+import org.hsr.store.ElementType;
+import org.hsr.store.Rows;
 
 /**
- * The fast exact half-space index. Three filters, each a certified upper bound on {@code <q,k>}, so nothing is ever
- * missed:
+ * The fast exact half-space index, which also owns the only copy of its keys (and, when it is a KV cache's index,
+ * of their values, each beside its key), stored in an {@link ElementType}. Three filters, each a certified upper
+ * bound on {@code <q,k>} for the <i>stored</i> key, so nothing is ever missed:
  * <ol>
  *   <li><b>Centring.</b> Keys are stored relative to a mean μ fixed when the first keys are folded in, so
  *       {@code <q,k> = <q,μ> + <q,k−μ>} and every bound works on the centred part (real keys share a large offset).</li>
@@ -14,16 +17,18 @@ import org.hsr.simd.Kernels;
  *       bound is below the threshold is skipped whole.</li>
  *   <li><b>An int8 sketch.</b> Inside a block every key is stored as {@code x = c + s⊙code + e} with per-block,
  *       per-dimension scales s and int8 codes, and {@code ‖e‖} plus a rounding margin is kept per key:
- *       {@code <q,x> <= <q,c> + <q⊙s, code> + ‖q‖·(‖e‖ + margin)}. Only keys that pass are scored exactly in fp32.</li>
+ *       {@code <q,x> <= <q,c> + <q⊙s, code> + ‖q‖·(‖e‖ + margin)}. Only keys that pass are scored exactly.</li>
  * </ol>
  * New keys go to a tail that is scanned exactly; once it holds {@link #FOLD} keys its oldest whole blocks' worth is
  * partitioned into blocks and appended, without touching the existing blocks (a bulk add of at least FOLD keys into
- * an empty tail is partitioned straight from the caller's array). Ids stay the caller's (order of
- * addition).
+ * an empty tail is partitioned straight from the caller's arrays). Ids stay the caller's (order of addition);
+ * {@link #truncate} forgets the newest ones. Keys are rounded to the element type once, on the way in, and every bound
+ * and score is computed from the rounded values.
  *
  * <p>Thread safety: as the interface says; the state is a snapshot published through a volatile field. Writers only
- * write past what published snapshots hold (new slots of a page, new pages in a new outer array, small arrays grown
- * by copying), and a fold starts a new tail, so a reader never sees a half-written block or key.
+ * write past what published snapshots hold (new rows of a page, new pages in a new outer array, small arrays grown
+ * by copying), and a fold starts a new tail, so a reader never sees a half-written block or key. {@link #truncate}
+ * is the exception: it needs exclusive access (no search or read may run during it).
  */
 public final class BlockIndex implements HalfSpaceIndex {
 
@@ -32,7 +37,7 @@ public final class BlockIndex implements HalfSpaceIndex {
     /** Tail size that triggers a fold into blocks. */
     public static final int FOLD = 4096;
     /**
-     * Blocks per page of codes and of slot-ordered keys. The two big arrays grow a page at a time, so their spare
+     * Blocks per page of codes and of slot-ordered rows. The two big arrays grow a page at a time, so their spare
      * capacity is at most one page (a whole-array growth by 1.5x left up to half of it spare after appends), and a fold
      * never copies the blocks already folded. 16 blocks (1024 keys) per page: pages of 4 blocks measured 5-10% slower
      * queries than one array, 16 within noise of it.
@@ -43,7 +48,8 @@ public final class BlockIndex implements HalfSpaceIndex {
     static final int TAIL_PAGE = 4 * BLOCK;
     private static final double UNIT_ROUNDOFF = 0x1p-24;
 
-    private final int d;
+    private final int d, dv;
+    private final ElementType type;
     private final int quads; // ceil(d/4): int words per key in the sketch
     private final int dPad; // 4*quads
     private final int lanes; // keys per sketch group
@@ -63,9 +69,23 @@ public final class BlockIndex implements HalfSpaceIndex {
             float[] errBound,   // (blocks*BLOCK) per-slot ‖e‖ + rounding margin, multiplied by ‖q‖
             int[] slotId,       // (blocks*BLOCK) caller id of each slot, -1 for padding
             int[] idRange,      // (blocks, 2) smallest and largest id in each block (for causal limits)
-            float[][] keyPages, // pages of PAGE_BLOCKS*BLOCK slots: (slot in page, d) exact fp32 keys in slot order
-            float[][] tailPages, // pages of TAIL_PAGE keys (d floats each) not yet folded, ids size-tailCount ..
-            int tailCount) {}
+            int[] idSlot,       // (size - tailCount) slot of each folded id
+            int[] foldBlock,    // (folds) first block of each fold: folds cover consecutive ids and blocks
+            int[] foldId,       // (folds) first id of each fold
+            int folds,
+            Rows rows,          // (blocks*BLOCK) slot-ordered stored key | value rows, pages of PAGE_SLOTS
+            Rows tail,          // (tailCount) rows not yet folded, ids size-tailCount .., pages of TAIL_PAGE
+            int tailCount) {
+
+        int firstTailId() {
+            return size - tailCount;
+        }
+
+        Snapshot withTail(int newSize, Rows newTail, int newTailCount) {
+            return new Snapshot(newSize, blocks, mu, muNorm, center, radius, scale, codePages, errBound, slotId, idRange,
+                    idSlot, foldBlock, foldId, folds, rows, newTail, newTailCount);
+        }
+    }
 
     private volatile Snapshot snap;
     private final ThreadLocal<Scratch> scratch;
@@ -73,6 +93,8 @@ public final class BlockIndex implements HalfSpaceIndex {
     /** Per-thread query scratch (reused; never shared between threads). */
     private static final class Scratch {
         float[] qs;
+        final float[] qp; // the query prepared for the stored rows' kernels
+        final float[] key; // one decoded key
         final float[] sketch = new float[BLOCK];
         final int[] slots = new int[BLOCK];
         final int[] pending = new int[PENDING + BLOCK];
@@ -85,28 +107,51 @@ public final class BlockIndex implements HalfSpaceIndex {
         boolean[] visited = new boolean[0];
         final float[] tailScores = new float[TAIL_PAGE];
 
-        Scratch(int dPad) {
+        Scratch(int dPad, int d, int queryLength) {
             qs = new float[dPad];
+            qp = new float[queryLength];
+            key = new float[d];
         }
     }
 
+    /** An index of fp32 keys only (the half-space reporting index of {@code hsr search}). */
     public BlockIndex(int d) {
+        this(d, 0, ElementType.FP32);
+    }
+
+    /** An index whose rows hold a key of {@code d} and a value of {@code dv} elements (0: none) of {@code type}. */
+    public BlockIndex(int d, int dv, ElementType type) {
         if (d < 1) throw new IllegalArgumentException("dimension must be >= 1, got " + d);
+        if (dv < 0) throw new IllegalArgumentException("value dimension must be >= 0, got " + dv);
         this.d = d;
+        this.dv = dv;
+        this.type = type;
         this.quads = (d + 3) / 4;
         this.dPad = 4 * quads;
         this.lanes = Kernels.int8Lanes();
         if (BLOCK % lanes != 0) throw new IllegalStateException("block " + BLOCK + " not a multiple of lanes " + lanes);
         this.gamma = 4.0 * (d + 4) * UNIT_ROUNDOFF;
         this.sketchRoundoff = Kernels.int8Roundoff(quads);
+        Rows rows = Rows.empty(type, d, dv, PAGE_SLOTS);
         this.snap = new Snapshot(0, 0, null, 0f, new float[0], new float[0], new float[0], new int[0][], new float[0],
-                new int[0], new int[0], new float[0][], new float[0][], 0);
-        this.scratch = ThreadLocal.withInitial(() -> new Scratch(dPad));
+                new int[0], new int[0], new int[0], new int[0], new int[0], 0, rows,
+                Rows.empty(type, d, dv, TAIL_PAGE), 0);
+        this.scratch = ThreadLocal.withInitial(() -> new Scratch(dPad, d, rows.queryLength()));
     }
 
     @Override
     public int dimension() {
         return d;
+    }
+
+    /** Value elements per row (0 for an index of keys only). */
+    public int valueDimension() {
+        return dv;
+    }
+
+    /** The storage type of keys and values. */
+    public ElementType elementType() {
+        return type;
     }
 
     @Override
@@ -120,80 +165,145 @@ public final class BlockIndex implements HalfSpaceIndex {
         return s.size - s.tailCount;
     }
 
-    /** Bytes the index holds beyond one fp32 copy of the keys: codes, bounds, ids, block data, spare capacity. */
-    public long extraBytes() {
+    /** Every byte the index holds: stored keys and values, codes, bounds, ids, block data, spare page capacity. */
+    public long memoryBytes() {
         Snapshot s = snap;
-        long keyBytes = (long) s.size * d * Float.BYTES;
         long total = 4L * (s.center.length + s.radius.length + s.scale.length + s.errBound.length + s.slotId.length
-                + s.idRange.length) + (s.mu == null ? 0 : 4L * d);
-        for (float[] page : s.tailPages) if (page != null) total += 4L * page.length;
+                + s.idRange.length + s.idSlot.length + s.foldBlock.length + s.foldId.length)
+                + (s.mu == null ? 0 : 4L * d) + s.rows.bytes() + s.tail.bytes();
         for (int[] page : s.codePages) if (page != null) total += 4L * page.length;
-        for (float[] page : s.keyPages) if (page != null) total += 4L * page.length;
-        return total - keyBytes;
+        return total;
+    }
+
+    /** Bytes the index holds beyond one copy of the stored keys and values ({@link #memoryBytes} less those). */
+    public long extraBytes() {
+        return memoryBytes() - (long) snap.size * (d + dv) * type.bytes();
     }
 
     @Override
-    public synchronized void add(float[] keys, int count) {
-        HalfSpaceIndex.checkKeys(keys, count, d);
+    public void add(float[] keys, int count) {
+        if (dv != 0) throw new IllegalArgumentException("this index stores values (dv " + dv + "): add keys with values");
+        add(keys, 0, null, 0, count);
+    }
+
+    /**
+     * Appends {@code count} rows: key i from {@code k[kOff + i·d ..]}, value i from {@code v[vOff + i·dv ..]}
+     * ({@code v} may be null when dv = 0), rounded to the element type. Everything is checked first (lengths, finite,
+     * fits the type); on error nothing is added.
+     */
+    public synchronized void add(float[] k, int kOff, float[] v, int vOff, int count) {
+        checkRows("key", k, kOff, count, d);
+        if (dv > 0) checkRows("value", v, vOff, count, dv);
         if (count == 0) return;
         Snapshot s = snap;
         if ((long) s.size + count > Integer.MAX_VALUE / 2) {
             throw new IllegalArgumentException("index full: " + s.size + " + " + count + " keys");
         }
         if (s.tailCount == 0 && count >= FOLD) {
-            // a bulk add into an empty tail folds straight from the caller's array: copying it into tail pages first
-            // cost a pass over the keys and 4 bytes of fresh memory per float
-            Snapshot all = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale,
-                    s.codePages, s.errBound, s.slotId, s.idRange, s.keyPages, s.tailPages, count);
-            snap = fold(all, new float[][] {keys}, count);
+            // a bulk add into an empty tail folds straight from the caller's arrays: copying them into tail rows
+            // first cost a pass over the keys and fresh memory for all of them
+            snap = fold(s.withTail(s.size + count, s.tail, count), new CallerRows(k, kOff, v, vOff));
             return;
         }
-        float[][] tail = s.tailPages;
-        int tailCount = s.tailCount;
-        // into the tail's pages: a page is written only past the keys that published snapshots hold, and a new page
-        // comes with a new outer array, so a reader never sees a half-written key
-        int pagesNeeded = (int) (((long) tailCount + count + TAIL_PAGE - 1) / TAIL_PAGE);
-        if (pagesNeeded > tail.length) tail = Arrays.copyOf(tail, pagesNeeded);
-        for (int copied = 0; copied < count; ) {
-            int pos = tailCount + copied, p = pos / TAIL_PAGE, within = pos % TAIL_PAGE;
-            if (tail[p] == null) tail[p] = new float[TAIL_PAGE * d];
-            int take = Math.min(count - copied, TAIL_PAGE - within);
-            System.arraycopy(keys, copied * d, tail[p], within * d, take * d);
-            copied += take;
-        }
-        tailCount += count;
-        Snapshot next = new Snapshot(s.size + count, s.blocks, s.mu, s.muNorm, s.center, s.radius, s.scale,
-                s.codePages, s.errBound, s.slotId, s.idRange, s.keyPages, tail, tailCount);
-        if (tailCount >= FOLD) {
-            next = fold(next, next.tailPages, TAIL_PAGE);
-        }
+        // into the tail's rows: a page is written only past the rows that published snapshots hold, and a new page
+        // comes with a new outer array, so a reader never sees a half-written row
+        Rows tail = s.tail.withCapacity((long) s.tailCount + count);
+        for (int i = 0; i < count; i++) tail.write(s.tailCount + i, k, kOff + i * d, v, vOff + i * dv);
+        Snapshot next = s.withTail(s.size + count, tail, s.tailCount + count);
+        if (next.tailCount >= FOLD) next = fold(next, new TailRows(tail));
         snap = next;
+    }
+
+    private void checkRows(String what, float[] x, int off, int count, int len) {
+        if (count < 0) throw new IllegalArgumentException("row count must be >= 0, got " + count);
+        if (x == null) throw new IllegalArgumentException(what + "s are null");
+        long need = (long) count * len;
+        if (off < 0 || off > x.length || x.length - off < need) {
+            throw new IllegalArgumentException(what + "s hold " + x.length + " floats, need " + count + " x " + len
+                    + " from offset " + off);
+        }
+        for (int i = 0; i < need; i++) {
+            float f = x[off + i];
+            if (!Float.isFinite(f)) {
+                throw new IllegalArgumentException(what + " " + (i / len) + " holds a non-finite value (" + f
+                        + ") at dimension " + (i % len) + "; nothing was added");
+            }
+            if (!Float.isFinite(type.round(f))) {
+                throw new IllegalArgumentException(what + " " + (i / len) + " holds " + f + " at dimension " + (i % len)
+                        + ", beyond " + type.label() + "'s largest finite value " + type.largest() + "; nothing was added");
+            }
+        }
+    }
+
+    /** Where a fold reads its source rows: the tail's own rows, or the caller's arrays of a bulk add. */
+    private interface FoldSource {
+        /** The stored (rounded) key of source row i into {@code dst[off..off+d)}. */
+        void key(int i, float[] dst, int off);
+
+        /** The stored (rounded) value of source row i into {@code dst[0..dv)}. */
+        void value(int i, float[] dst);
+    }
+
+    private final class TailRows implements FoldSource {
+        private final Rows tail;
+
+        TailRows(Rows tail) {
+            this.tail = tail;
+        }
+
+        @Override
+        public void key(int i, float[] dst, int off) {
+            tail.readKey(i, dst, off);
+        }
+
+        @Override
+        public void value(int i, float[] dst) {
+            tail.readValue(i, dst, 0);
+        }
+    }
+
+    private final class CallerRows implements FoldSource {
+        private final float[] k, v;
+        private final int kOff, vOff;
+
+        CallerRows(float[] k, int kOff, float[] v, int vOff) {
+            this.k = k;
+            this.kOff = kOff;
+            this.v = v;
+            this.vOff = vOff;
+        }
+
+        @Override
+        public void key(int i, float[] dst, int off) {
+            for (int t = 0; t < d; t++) dst[off + t] = type.round(k[kOff + i * d + t]);
+        }
+
+        @Override
+        public void value(int i, float[] dst) {
+            for (int t = 0; t < dv; t++) dst[t] = type.round(v[vOff + i * dv + t]);
+        }
     }
 
     /**
      * Partitions the tail's oldest keys, a whole number of blocks of them, into blocks and appends those; the rest
-     * (fewer than a block) stay in a new tail. The tail's {@code s.tailCount} keys are read from {@code src}, pages of
-     * {@code srcPageKeys} keys each (the tail's own pages, or the caller's array for a bulk add). Returns the new
-     * snapshot.
+     * (fewer than a block) stay in a new tail. The tail's {@code s.tailCount} rows are read from {@code src}. Returns
+     * the new snapshot.
      */
-    private Snapshot fold(Snapshot s, float[][] src, int srcPageKeys) {
+    private Snapshot fold(Snapshot s, FoldSource src) {
         int n = s.tailCount / BLOCK * BLOCK;
-        int firstId = s.size - s.tailCount;
+        int firstId = s.firstTailId();
+        // the keys, partitioned as they are (the partition is translation-invariant), so that afterwards x holds them in
+        // slot order
+        float[] x = new float[n * d];
+        for (int i = 0; i < n; i++) src.key(i, x, i * d);
         float[] mu = s.mu;
         if (mu == null) {
             double[] acc = new double[d];
-            for (int i = 0; i < n; i++) {
-                float[] page = src[i / srcPageKeys];
-                for (int t = 0, o = (i % srcPageKeys) * d; t < d; t++) acc[t] += page[o + t];
-            }
+            for (int i = 0; i < n; i++) for (int t = 0; t < d; t++) acc[t] += x[i * d + t];
             mu = new float[d];
             for (int t = 0; t < d; t++) mu[t] = (float) (acc[t] / n);
         }
         float muNorm = (float) (norm(mu, 0, d) * (1 + 1e-6));
-        // the keys, partitioned as they are (the partition is translation-invariant), so that afterwards x holds them in
-        // slot order: the slot-ordered copy is then a sequential copy, not a gather through the permutation
-        float[] x = new float[n * d];
-        copyKeys(src, srcPageKeys, 0, n, x);
         int[] perm = BlockPartitioner.partition(x, n, d, BLOCK);
         int newBlocks = (n + BLOCK - 1) / BLOCK;
         int blocks = s.blocks + newBlocks;
@@ -203,16 +313,18 @@ public final class BlockIndex implements HalfSpaceIndex {
         float[] scale = grow(s.scale, (long) blocks * dPad);
         int pages = (blocks + PAGE_BLOCKS - 1) / PAGE_BLOCKS;
         int[][] codePages = s.codePages.length >= pages ? s.codePages : Arrays.copyOf(s.codePages, pages);
-        float[][] keyPages = s.keyPages.length >= pages ? s.keyPages : Arrays.copyOf(s.keyPages, pages);
-        for (int p = 0; p < pages; p++) {
-            if (codePages[p] == null) codePages[p] = new int[PAGE_BLOCKS * BLOCK * quads];
-            if (keyPages[p] == null) keyPages[p] = new float[PAGE_SLOTS * d];
-        }
+        for (int p = 0; p < pages; p++) if (codePages[p] == null) codePages[p] = new int[PAGE_BLOCKS * BLOCK * quads];
+        Rows rows = s.rows.withCapacity(slots);
         float[] errBound = grow(s.errBound, slots);
         int[] slotId = growInt(s.slotId, slots);
         int[] idRange = growInt(s.idRange, 2L * blocks);
+        int[] idSlot = growInt(s.idSlot, (long) firstId + n);
+        int[] foldBlock = growInt(s.foldBlock, s.folds + 1), foldId = growInt(s.foldId, s.folds + 1);
+        foldBlock[s.folds] = s.blocks;
+        foldId[s.folds] = firstId;
         float[] cen = new float[d];
         float[] inv = new float[d];
+        float[] value = new float[dv];
         int[] q8 = new int[dPad];
         double sumSlack = 1 + 2.0 * (d + 2) * UNIT_ROUNDOFF; // float sums of d squares: relative error <= d·u
         float[] sums = new float[3];
@@ -220,24 +332,26 @@ public final class BlockIndex implements HalfSpaceIndex {
         for (int nb = 0; nb < newBlocks; nb++) {
             int b = s.blocks + nb;
             int from = nb * BLOCK, cnt = Math.min(n, from + BLOCK) - from;
-            // the partition left x in leaf order: the block's keys are the cnt rows from `rows`; they go to the slot
-            // array as they are, and then become their centred form x = k − μ and their residuals r = x − c in place
-            int rows = from * d;
+            // the partition left x in leaf order: the block's keys are the cnt rows from `base`; they go to the slot
+            // rows with their values, and then become their centred form x = k − μ and residuals r = x − c in place
+            int base = from * d;
             for (int slot = 0; slot < cnt; slot++) {
                 int gslot = b * BLOCK + slot;
-                System.arraycopy(x, rows + slot * d, keyPages[gslot / PAGE_SLOTS], keyOffset(gslot), d);
-                kNorms[slot] = Math.sqrt(Kernels.dot(x, rows + slot * d, x, rows + slot * d, d));
-                Kernels.axpy(-1f, mu, 0, x, rows + slot * d, d);
+                int local = perm[from + slot];
+                if (dv > 0) src.value(local, value);
+                rows.write(gslot, x, base + slot * d, value, 0);
+                kNorms[slot] = Math.sqrt(Kernels.dot(x, base + slot * d, x, base + slot * d, d));
+                Kernels.axpy(-1f, mu, 0, x, base + slot * d, d);
             }
             // centre: mean of the block's centred keys
             Arrays.fill(cen, 0f);
-            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, x, rows + slot * d, cen, 0, d);
+            for (int slot = 0; slot < cnt; slot++) Kernels.axpy(1f, x, base + slot * d, cen, 0, d);
             Kernels.scale(cen, 0, d, 1f / cnt);
             System.arraycopy(cen, 0, center, b * d, d);
             double cNorm = Math.sqrt(Kernels.dot(cen, 0, cen, 0, d)) * sumSlack;
             // residuals, and the per-dimension scale: largest |r| / 127
             Arrays.fill(inv, 0f);
-            for (int slot = 0; slot < cnt; slot++) Kernels.subtractAbsMax(cen, x, rows + slot * d, inv, d);
+            for (int slot = 0; slot < cnt; slot++) Kernels.subtractAbsMax(cen, x, base + slot * d, inv, d);
             for (int t = 0; t < d; t++) {
                 scale[b * dPad + t] = inv[t] / 127f;
                 inv[t] = inv[t] > 0f ? 127f / inv[t] : 0f;
@@ -250,21 +364,20 @@ public final class BlockIndex implements HalfSpaceIndex {
                 int gslot = b * BLOCK + slot;
                 int group = slot / lanes, lane = slot % lanes;
                 int[] codes = codePages[b / PAGE_BLOCKS];
-                float[] slotKeys = keyPages[gslot / PAGE_SLOTS];
-                int codeBase = codeOffset(b) + (group * quads) * lanes + lane, keyBase = keyOffset(gslot);
-                if (slot >= cnt) { // padding slot: never reported
+                int codeBase = codeOffset(b) + (group * quads) * lanes + lane;
+                if (slot >= cnt) { // padding slot: never reported (its row stays as allocated: zeros)
                     slotId[gslot] = -1;
                     errBound[gslot] = 0f;
                     for (int p = 0; p < quads; p++) codes[codeBase + p * lanes] = 0;
-                    Arrays.fill(slotKeys, keyBase, keyBase + d, 0f);
                     continue;
                 }
-                int local = perm[from + slot];
-                slotId[gslot] = firstId + local;
-                minId = Math.min(minId, firstId + local);
-                maxId = Math.max(maxId, firstId + local);
+                int id = firstId + perm[from + slot];
+                slotId[gslot] = id;
+                idSlot[id] = gslot;
+                minId = Math.min(minId, id);
+                maxId = Math.max(maxId, id);
                 // codes, and the residual e = r − s⊙code that the sketch leaves
-                Kernels.quantizeInt8(x, rows + slot * d, inv, scale, b * dPad, d, q8, sums);
+                Kernels.quantizeInt8(x, base + slot * d, inv, scale, b * dPad, d, q8, sums);
                 float e2 = sums[0], h2 = sums[1], r2 = sums[2];
                 Kernels.packInt8Row(q8, quads, codes, codeBase, lanes);
                 double kNorm = kNorms[slot];
@@ -282,15 +395,95 @@ public final class BlockIndex implements HalfSpaceIndex {
             idRange[2 * b + 1] = maxId;
             radius[b] = (float) ((rMax * sumSlack + gamma * (cNorm + rMax + muNorm + kMax)) * (1 + 1e-6));
         }
-        // the keys left over (fewer than a block) start the new tail
+        // the rows left over (fewer than a block) start the new tail
         int rest = s.tailCount - n;
-        float[][] tail = new float[rest == 0 ? 0 : 1][];
-        if (rest > 0) {
-            tail[0] = new float[TAIL_PAGE * d];
-            copyKeys(src, srcPageKeys, n, rest, tail[0]);
+        Rows tail = Rows.empty(type, d, dv, TAIL_PAGE).withCapacity(rest);
+        for (int i = 0; i < rest; i++) {
+            src.key(n + i, cen, 0);
+            if (dv > 0) src.value(n + i, value);
+            tail.write(i, cen, 0, value, 0);
         }
         return new Snapshot(s.size, blocks, mu, muNorm, center, radius, scale, codePages, errBound, slotId, idRange,
-                keyPages, tail, rest);
+                idSlot, foldBlock, foldId, s.folds + 1, rows, tail, rest);
+    }
+
+    /**
+     * Forgets every id {@code >= length} (speculative decoding, prompt caching): the tail is cut, and when the cut falls
+     * inside folded blocks, the folds from the one holding {@code length} on are undone and their surviving rows
+     * (ids from that fold's first to {@code length}) appended again, which costs about one fold (a few thousand rows),
+     * not a rebuild. Needs exclusive access: no search or read may run during it.
+     */
+    public synchronized void truncate(int length) {
+        Snapshot s = snap;
+        if (length < 0 || length > s.size) {
+            throw new IllegalArgumentException("truncate length " + length + " not in [0, " + s.size + "]");
+        }
+        if (length == s.size) return;
+        int firstTail = s.firstTailId();
+        if (length >= firstTail) {
+            int keep = length - firstTail;
+            snap = s.withTail(length, s.tail.truncatedTo(keep), keep);
+            return;
+        }
+        int f = s.folds - 1;
+        while (s.foldId[f] > length) f--;
+        int from = s.foldId[f], count = length - from;
+        // the surviving rows of the undone folds, read back in id order before the blocks are dropped
+        float[] k = new float[count * d], v = new float[count * dv];
+        for (int i = 0; i < count; i++) {
+            int slot = s.idSlot[from + i];
+            s.rows.readKey(slot, k, i * d);
+            if (dv > 0) s.rows.readValue(slot, v, i * dv);
+        }
+        int blocks = s.foldBlock[f];
+        snap = new Snapshot(from, blocks, f == 0 ? null : s.mu, f == 0 ? 0f : s.muNorm, s.center, s.radius, s.scale,
+                s.codePages, s.errBound, s.slotId, s.idRange, s.idSlot, s.foldBlock, s.foldId, f, s.rows,
+                Rows.empty(type, d, dv, TAIL_PAGE), 0);
+        add(k, 0, v, 0, count);
+    }
+
+    /** The stored key of id {@code id} (a position) into {@code out[off..off+d)}. */
+    public void readKey(int id, float[] out, int off) {
+        Snapshot s = snap;
+        checkId(s, id);
+        if (id >= s.firstTailId()) s.tail.readKey(id - s.firstTailId(), out, off);
+        else s.rows.readKey(s.idSlot[id], out, off);
+    }
+
+    /** The stored value of id {@code id} into {@code out[off..off+dv)}. */
+    public void readValue(int id, float[] out, int off) {
+        Snapshot s = snap;
+        checkId(s, id);
+        if (id >= s.firstTailId()) s.tail.readValue(id - s.firstTailId(), out, off);
+        else s.rows.readValue(s.idSlot[id], out, off);
+    }
+
+    private static void checkId(Snapshot s, int id) {
+        if (id < 0 || id >= s.size) throw new IllegalArgumentException("position " + id + " not in [0, " + s.size + ")");
+    }
+
+    /**
+     * The stored rows as they lie, for passes over every key (dense attention reads the same storage as the index):
+     * {@code slots} rows of {@code blocks} (slot order, caller id {@code slotId[slot]}, -1 for padding), then
+     * {@code tailCount} rows of {@code tail} with ids {@code firstTailId ..}.
+     */
+    public record Stored(Rows blocks, int slots, int[] slotId, Rows tail, int tailCount, int firstTailId, int[] idSlot) {
+        /** {@code acc += w·v_id} in the rows' accumulator form. */
+        public void addValue(int id, float w, float[] acc) {
+            if (id >= firstTailId) tail.addValue(w, id - firstTailId, acc);
+            else blocks.addValue(w, idSlot[id], acc);
+        }
+
+        /** One load per cache line of id's value row (see {@link Rows#touch}). */
+        public float touchValue(int id) {
+            return id >= firstTailId ? tail.touch(id - firstTailId, true) : blocks.touch(idSlot[id], true);
+        }
+    }
+
+    /** The rows as they are now (a consistent snapshot). */
+    public Stored stored() {
+        Snapshot s = snap;
+        return new Stored(s.rows, s.blocks * BLOCK, s.slotId, s.tail, s.tailCount, s.firstTailId(), s.idSlot);
     }
 
     @Override
@@ -303,21 +496,21 @@ public final class BlockIndex implements HalfSpaceIndex {
         boolean limited = limit < s.size;
         long scored = 0, sketchRead = 0, skipped = 0, bytes = 0;
         // 1. the tail, scanned exactly (first, so a top-R collector's bar rises before the blocks)
+        if (tailCount > 0) s.tail.prepareQuery(q, qOff, sc.qp);
         for (int start = 0; start < tailCount; start += TAIL_PAGE) {
             int count = Math.min(TAIL_PAGE, tailCount - start);
-            float[] page = s.tailPages[start / TAIL_PAGE];
-            Kernels.dotMany(q, qOff, page, 0, count, d, sc.tailScores, 0);
+            s.tail.scores(sc.qp, start, count, sc.tailScores, 0);
             for (int j = 0; j < count; j++) {
                 if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
                     int id = firstTailId + start + j;
-                    collector.collectExact(id, Kernels.dotDouble(q, qOff, page, j * d, d));
+                    collector.collectExact(id, s.tail.dotDouble(q, qOff, start + j, sc.key));
                 } else if (collector.wantsPruned()) {
                     collector.pruned(sc.tailScores[j], 1);
                 }
             }
         }
         scored += tailCount;
-        bytes += (long) tailCount * d * Float.BYTES;
+        bytes += (long) tailCount * d * type.bytes();
         if (s.blocks > 0) {
             // 2. the blocks: block bound, then the sketch bound per key, then the exact (float64-accumulated) score
             float qNorm = (float) (norm(q, qOff, d) * (1 + 1e-6));
@@ -412,7 +605,7 @@ public final class BlockIndex implements HalfSpaceIndex {
                 if (sc.pendingCount >= PENDING) scored += scorePending(s, sc, q, qOff, collector, true);
             }
             scored += scorePending(s, sc, q, qOff, collector, reportPruned);
-            bytes += (scored - tailCount) * (long) d * Float.BYTES;
+            bytes += (scored - tailCount) * (long) d * type.bytes();
         }
         if (work != null) {
             work.keysSeen += Math.min(s.size, Math.max(0, limit));
@@ -424,23 +617,9 @@ public final class BlockIndex implements HalfSpaceIndex {
         }
     }
 
-    /** Copies keys [from, from + count) of {@code src} (pages of {@code pageKeys} keys) to the start of {@code dst}. */
-    private void copyKeys(float[][] src, int pageKeys, int from, int count, float[] dst) {
-        for (int i = 0; i < count; ) {
-            int at = from + i, take = Math.min(count - i, pageKeys - at % pageKeys);
-            System.arraycopy(src[at / pageKeys], (at % pageKeys) * d, dst, i * d, take * d);
-            i += take;
-        }
-    }
-
     /** Offset of block b's codes in its page. */
     private int codeOffset(int b) {
         return (b % PAGE_BLOCKS) * BLOCK * quads;
-    }
-
-    /** Offset of a slot's fp32 key in its page. */
-    private int keyOffset(int slot) {
-        return (slot % PAGE_SLOTS) * d;
     }
 
     /** Blocks a best-first walk visits in order of bound before sweeping the rest in memory order. */
@@ -493,15 +672,11 @@ public final class BlockIndex implements HalfSpaceIndex {
                              boolean reportBelow) {
         int n = sc.pendingCount;
         float touch = 0f;
-        for (int i = 0; i < n; i++) {
-            int slot = sc.pending[i];
-            float[] page = s.keyPages[slot / PAGE_SLOTS];
-            for (int o = keyOffset(slot), end = o + d; o < end; o += 16) touch += page[o];
-        }
+        for (int i = 0; i < n; i++) touch += s.rows.touch(sc.pending[i], false);
         sc.touched = touch; // keeps the touching loads alive
         for (int i = 0; i < n; i++) {
             int slot = sc.pending[i];
-            double exact = Kernels.dotDouble(q, qOff, s.keyPages[slot / PAGE_SLOTS], keyOffset(slot), d);
+            double exact = s.rows.dotDouble(q, qOff, slot, sc.key);
             if ((float) exact >= collector.minCompetitiveScore()) collector.collectExact(s.slotId[slot], exact);
             else if (reportBelow) collector.pruned((float) exact, 1);
         }

@@ -20,7 +20,29 @@ public interface KernelSupport {
      * One query against a block of consecutive keys: {@code out[outOff+i] = <q, key i>} for {@code i < count}, where
      * key i is {@code keys[keysOff + i*d .. + d)}.
      */
-    void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff);
+    default void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
+        dotRows(q, qOff, keys, keysOff, d, count, d, out, outOff);
+    }
+
+    /**
+     * {@code out[outOff+r] = <q[qOff..qOff+d), x[off + r·stride ..]>} for {@code r < count}: rows {@code stride >= d}
+     * floats apart (the cache keeps each key's value beside it, so rows are {@code d + dv} apart).
+     */
+    void dotRows(float[] q, int qOff, float[] x, int off, int stride, int count, int d, float[] out, int outOff);
+
+    /**
+     * Scores of packed 16-bit rows (bf16, or fp16 when {@code fp16}; two elements per int, element 2i in the low
+     * half): {@code out[outOff+r] = Σ_i qs[i]·lo(x_r[i]) + qs[pairs+i]·hi(x_r[i])} for {@code i < pairs}, row r at
+     * {@code x[off + r·stride]}. {@code qs} holds the query's even elements, then its odd ones ({@link
+     * Kernels#splitQuery}).
+     */
+    void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out, int outOff);
+
+    /**
+     * {@code acc[i] += w·lo(x[off+i])} and {@code acc[pairs+i] += w·hi(x[off+i])} for {@code i < pairs}: a value sum
+     * over packed 16-bit rows, kept split into even and odd elements until {@link Kernels#joinSplit}.
+     */
+    void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc);
 
     /** {@code y[yOff+i] += a·x[xOff+i]} for {@code i < len} (the value sum of attention). */
     void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len);

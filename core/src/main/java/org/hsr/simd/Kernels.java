@@ -42,6 +42,57 @@ public final class Kernels {
         IMPL.dotMany(q, qOff, keys, keysOff, count, d, out, outOff);
     }
 
+    /** One query against {@code count} rows of {@code d} floats, {@code stride} floats apart (see {@link KernelSupport#dotRows}). */
+    public static void dotRows(float[] q, int qOff, float[] x, int off, int stride, int count, int d, float[] out,
+                               int outOff) {
+        if (d <= 0 || stride < d) throw new IllegalArgumentException("need 0 < d <= stride, got d " + d + ", stride " + stride);
+        Objects.checkFromIndexSize(qOff, d, q.length);
+        if (count > 0) Objects.checkFromIndexSize(off, (long) (count - 1) * stride + d, x.length);
+        Objects.checkFromIndexSize(outOff, count, out.length);
+        IMPL.dotRows(q, qOff, x, off, stride, count, d, out, outOff);
+    }
+
+    /** Scores of packed 16-bit rows against a split query (see {@link KernelSupport#halfDots}). */
+    public static void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
+                                int outOff) {
+        if (pairs <= 0 || stride < pairs) {
+            throw new IllegalArgumentException("need 0 < pairs <= stride, got pairs " + pairs + ", stride " + stride);
+        }
+        Objects.checkFromIndexSize(0, 2 * pairs, qs.length);
+        if (count > 0) Objects.checkFromIndexSize(off, (long) (count - 1) * stride + pairs, x.length);
+        Objects.checkFromIndexSize(outOff, count, out.length);
+        IMPL.halfDots(qs, x, off, stride, count, pairs, fp16, out, outOff);
+    }
+
+    /** A value sum over one packed 16-bit row into a split accumulator (see {@link KernelSupport#halfAxpy}). */
+    public static void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+        Objects.checkFromIndexSize(off, pairs, x.length);
+        Objects.checkFromIndexSize(0, 2 * pairs, acc.length);
+        IMPL.halfAxpy(w, x, off, pairs, fp16, acc);
+    }
+
+    /**
+     * Writes {@code len} floats of {@code q} split for the 16-bit kernels: {@code qs[i] = q[2i]},
+     * {@code qs[pairs+i] = q[2i+1]}, zero past {@code len}, with {@code pairs = ceil(len/2)}.
+     */
+    public static void splitQuery(float[] q, int qOff, int len, float[] qs) {
+        int pairs = (len + 1) / 2;
+        Objects.checkFromIndexSize(qOff, len, q.length);
+        Objects.checkFromIndexSize(0, 2 * pairs, qs.length);
+        for (int i = 0; i < pairs; i++) {
+            qs[i] = q[qOff + 2 * i];
+            qs[pairs + i] = 2 * i + 1 < len ? q[qOff + 2 * i + 1] : 0f;
+        }
+    }
+
+    /** The inverse of {@link #splitQuery}: {@code out[outOff+t]} for {@code t < len} from a split accumulator. */
+    public static void joinSplit(float[] acc, int len, float[] out, int outOff) {
+        int pairs = (len + 1) / 2;
+        Objects.checkFromIndexSize(0, 2 * pairs, acc.length);
+        Objects.checkFromIndexSize(outOff, len, out.length);
+        for (int t = 0; t < len; t++) out[outOff + t] = (t & 1) == 0 ? acc[t >> 1] : acc[pairs + (t >> 1)];
+    }
+
     /** {@code y[yOff..] += a·x[xOff..]} over {@code len} entries. */
     public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
         Objects.checkFromIndexSize(xOff, len, x.length);

@@ -33,9 +33,36 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
-        for (int i = 0; i < count; i++) {
-            out[outOff + i] = dot(q, qOff, keys, keysOff + i * d, d);
+    public void dotRows(float[] q, int qOff, float[] x, int off, int stride, int count, int d, float[] out, int outOff) {
+        for (int r = 0; r < count; r++) {
+            out[outOff + r] = dot(q, qOff, x, off + r * stride, d);
+        }
+    }
+
+    /** The value of the low 16 bits of {@code h} as bf16 or fp16. */
+    public static float half(int h, boolean fp16) {
+        return fp16 ? Float.float16ToFloat((short) h) : Float.intBitsToFloat(h << 16);
+    }
+
+    @Override
+    public void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
+                         int outOff) {
+        for (int r = 0; r < count; r++) {
+            float s = 0f;
+            for (int i = 0, o = off + r * stride; i < pairs; i++) {
+                int w = x[o + i];
+                s += qs[i] * half(w, fp16) + qs[pairs + i] * half(w >>> 16, fp16);
+            }
+            out[outOff + r] = s;
+        }
+    }
+
+    @Override
+    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+        for (int i = 0; i < pairs; i++) {
+            int b = x[off + i];
+            acc[i] += w * half(b, fp16);
+            acc[pairs + i] += w * half(b >>> 16, fp16);
         }
     }
 

@@ -97,9 +97,10 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void dotMany(float[] q, int qOff, float[] keys, int keysOff, int count, int d, float[] out, int outOff) {
+    public void dotRows(float[] q, int qOff, float[] keys, int keysOff, int stride, int count, int d, float[] out,
+                        int outOff) {
         if (d < 2 * L) {
-            SCALAR.dotMany(q, qOff, keys, keysOff, count, d, out, outOff);
+            SCALAR.dotRows(q, qOff, keys, keysOff, stride, count, d, out, outOff);
             return;
         }
         int bound = S.loopBound(d);
@@ -107,7 +108,7 @@ public final class PanamaKernelSupport implements KernelSupport {
         // Four keys per pass: each query vector is loaded once for four independent FMA chains, one per key, and the
         // four key rows stream from memory side by side (this is the memory-bound q·K scan of dense attention).
         for (; k + 4 <= count; k += 4) {
-            int r0 = keysOff + k * d, r1 = r0 + d, r2 = r1 + d, r3 = r2 + d;
+            int r0 = keysOff + k * stride, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride;
             FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
                     a3 = FloatVector.zero(S);
             int i = 0;
@@ -133,7 +134,86 @@ public final class PanamaKernelSupport implements KernelSupport {
             out[outOff + k + 3] = s3;
         }
         for (; k < count; k++) {
-            out[outOff + k] = dot(q, qOff, keys, keysOff + k * d, d);
+            out[outOff + k] = dot(q, qOff, keys, keysOff + k * stride, d);
+        }
+    }
+
+    private static final float FP16_EXPONENT_SHIFT = 0x1p112f; // 2^(127-15): rebias an fp16 exponent moved into fp32 place
+    private static final FloatVector FP16_SCALE = FloatVector.broadcast(S, FP16_EXPONENT_SHIFT);
+
+    /**
+     * The even elements (low halves) of L packed 16-bit pairs as floats. bf16: a shift. fp16: exponent and mantissa
+     * moved into fp32 place ({@code << 13}) and rebiased by one multiply by 2^112, which is exact for normal and
+     * subnormal halves alike (stored values are finite), with the sign or-ed in.
+     */
+    private static FloatVector lowHalves(IntVector w, boolean fp16) {
+        if (!fp16) return w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        IntVector mag = w.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000);
+        IntVector sign = w.lanewise(VectorOperators.LSHL, 16).and(0x80000000);
+        return mag.or(sign).reinterpretAsFloats().mul(FP16_SCALE);
+    }
+
+    /** The odd elements (high halves), as {@link #lowHalves}. */
+    private static FloatVector highHalves(IntVector w, boolean fp16) {
+        if (!fp16) return w.and(0xFFFF0000).reinterpretAsFloats();
+        IntVector mag = w.lanewise(VectorOperators.LSHR, 3).and(0x0FFFE000);
+        return mag.or(w.and(0x80000000)).reinterpretAsFloats().mul(FP16_SCALE);
+    }
+
+    @Override
+    public void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
+                         int outOff) {
+        if (pairs < L) {
+            SCALAR.halfDots(qs, x, off, stride, count, pairs, fp16, out, outOff);
+            return;
+        }
+        int bound = IS.loopBound(pairs);
+        int r = 0;
+        // Two rows per pass, each with an even and an odd accumulator: the query vectors are loaded once for both
+        // rows; a row of d = 128 is 4 int vectors at 512 bits, so more rows per pass only add register pressure.
+        for (; r + 2 <= count; r += 2) {
+            int o0 = off + r * stride, o1 = o0 + stride;
+            FloatVector e0 = FloatVector.zero(S), d0 = FloatVector.zero(S), e1 = FloatVector.zero(S),
+                    d1 = FloatVector.zero(S);
+            int i = 0;
+            for (; i < bound; i += L) {
+                FloatVector qe = FloatVector.fromArray(S, qs, i), qo = FloatVector.fromArray(S, qs, pairs + i);
+                IntVector w0 = IntVector.fromArray(IS, x, o0 + i), w1 = IntVector.fromArray(IS, x, o1 + i);
+                e0 = fma(lowHalves(w0, fp16), qe, e0);
+                d0 = fma(highHalves(w0, fp16), qo, d0);
+                e1 = fma(lowHalves(w1, fp16), qe, e1);
+                d1 = fma(highHalves(w1, fp16), qo, d1);
+            }
+            float s0 = e0.add(d0).reduceLanes(VectorOperators.ADD), s1 = e1.add(d1).reduceLanes(VectorOperators.ADD);
+            for (; i < pairs; i++) {
+                int w0 = x[o0 + i], w1 = x[o1 + i];
+                s0 += qs[i] * ScalarKernelSupport.half(w0, fp16) + qs[pairs + i] * ScalarKernelSupport.half(w0 >>> 16, fp16);
+                s1 += qs[i] * ScalarKernelSupport.half(w1, fp16) + qs[pairs + i] * ScalarKernelSupport.half(w1 >>> 16, fp16);
+            }
+            out[outOff + r] = s0;
+            out[outOff + r + 1] = s1;
+        }
+        if (r < count) SCALAR.halfDots(qs, x, off + r * stride, stride, count - r, pairs, fp16, out, outOff + r);
+    }
+
+    @Override
+    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+        if (pairs < L) {
+            SCALAR.halfAxpy(w, x, off, pairs, fp16, acc);
+            return;
+        }
+        FloatVector wv = FloatVector.broadcast(S, w);
+        int bound = IS.loopBound(pairs);
+        int i = 0;
+        for (; i < bound; i += L) {
+            IntVector b = IntVector.fromArray(IS, x, off + i);
+            fma(lowHalves(b, fp16), wv, FloatVector.fromArray(S, acc, i)).intoArray(acc, i);
+            fma(highHalves(b, fp16), wv, FloatVector.fromArray(S, acc, pairs + i)).intoArray(acc, pairs + i);
+        }
+        for (; i < pairs; i++) {
+            int b = x[off + i];
+            acc[i] += w * ScalarKernelSupport.half(b, fp16);
+            acc[pairs + i] += w * ScalarKernelSupport.half(b >>> 16, fp16);
         }
     }
 
