@@ -1,6 +1,7 @@
 package org.hsr.attention;
 
 import java.util.Arrays;
+import org.hsr.index.BlockIndex;
 import org.hsr.index.HalfSpaceIndex;
 import org.hsr.index.SearchWork;
 import org.hsr.index.ThresholdCollector;
@@ -34,15 +35,30 @@ public final class SparseAttention {
     private final ThresholdCollector threshold = new ThresholdCollector(0f);
     private final EpsilonCollector epsilon = new EpsilonCollector();
     private final DenseAttention dense = new DenseAttention();
+    private final StoredDenseAttention storedDense = new StoredDenseAttention();
     private final SearchWork work = new SearchWork();
     /** Ids kept by the last row (for tests); {@code lastKeptCount == -1} means every visible key (dense). */
     int[] lastKeptIds = new int[64];
     int lastKeptCount;
     private int valueBytes;
 
-    /** Where a row's keys and values live (caller order), and how many of them the index holds. */
+    /**
+     * Where a row's keys and values live, and how many of them the index holds: in the caller's arrays (caller order),
+     * or, when {@code k} and {@code v} are null ({@link #stored}), only in the index's own rows.
+     */
     public record Keys(HalfSpaceIndex index, float[] k, int kOff, float[] v, int vOff, int indexed, int d, int dv,
-                       float maxKeyNorm) {}
+                       float maxKeyNorm) {
+        /** The keys and values a {@link BlockIndex} with values holds, all of them indexed. */
+        public static Keys stored(BlockIndex index, float maxKeyNorm) {
+            if (index.valueDimension() == 0) throw new IllegalArgumentException("the index holds no values");
+            return new Keys(index, null, 0, null, 0, index.size(), index.dimension(), index.valueDimension(),
+                    maxKeyNorm);
+        }
+
+        boolean isStored() {
+            return v == null;
+        }
+    }
 
     /**
      * One row: writes {@code dv} outputs at {@code outOff}. {@code selection} is ignored for ReLU.
@@ -50,7 +66,7 @@ public final class SparseAttention {
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats) {
         float c = cfg.scaleFor(keys.d());
-        valueBytes = keys.dv() * Float.BYTES;
+        valueBytes = keys.dv() * (keys.isStored() ? ((BlockIndex) keys.index()).elementType().bytes() : Float.BYTES);
         Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
         work.keysScored = 0;
         work.bytesRead = 0;
@@ -261,6 +277,10 @@ public final class SparseAttention {
      * and overlap in the memory system, where summing row by row waits for each row in turn.
      */
     private void addValues(Keys keys, int[] ids, float[] weights, int count, float[] out, int outOff) {
+        if (keys.isStored()) {
+            addStoredValues((BlockIndex) keys.index(), ids, weights, count, out, outOff);
+            return;
+        }
         int dv = keys.dv();
         float touch = 0f;
         for (int from = 0; from < count; from += VALUE_BATCH) {
@@ -274,6 +294,24 @@ public final class SparseAttention {
             }
         }
         touched = touch; // keeps the touching loads alive
+    }
+
+    private float[] valueAcc = new float[0];
+
+    /** {@link #addValues} over the index's own rows (each value beside its key), into the rows' accumulator form. */
+    private void addStoredValues(BlockIndex index, int[] ids, float[] weights, int count, float[] out, int outOff) {
+        BlockIndex.Stored st = index.stored();
+        int al = st.blocks().accumulatorLength();
+        if (valueAcc.length < al) valueAcc = new float[al];
+        Arrays.fill(valueAcc, 0, al, 0f);
+        float touch = 0f;
+        for (int from = 0; from < count; from += VALUE_BATCH) {
+            int to = Math.min(count, from + VALUE_BATCH);
+            for (int i = from; i < to; i++) touch += st.touchValue(ids[i]);
+            for (int i = from; i < to; i++) st.addValue(ids[i], weights[i], valueAcc, 0);
+        }
+        touched = touch;
+        st.blocks().finishValues(valueAcc, 0, 1f, out, outOff);
     }
 
     private int[] growIds(int n) {
@@ -301,8 +339,13 @@ public final class SparseAttention {
         lastBound = 0;
         lastKeptCount = -1;
         AttentionStats local = new AttentionStats();
-        dense.attendRow(q, qOff, keys.k(), keys.kOff(), keys.v(), keys.vOff(), visible, keys.d(), keys.dv(), cfg, c,
-                out, outOff, local);
+        if (keys.isStored()) {
+            storedDense.attendGroup(((BlockIndex) keys.index()).stored(), visible, q, qOff, 1, cfg.withScale(c), out,
+                    outOff, local);
+        } else {
+            dense.attendRow(q, qOff, keys.k(), keys.kOff(), keys.v(), keys.vOff(), visible, keys.d(), keys.dv(), cfg,
+                    c, out, outOff, local);
+        }
         if (stats != null) {
             stats.rows++;
             stats.visibleKeys += visible;

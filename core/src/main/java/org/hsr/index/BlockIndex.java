@@ -469,9 +469,9 @@ public final class BlockIndex implements HalfSpaceIndex {
      */
     public record Stored(Rows blocks, int slots, int[] slotId, Rows tail, int tailCount, int firstTailId, int[] idSlot) {
         /** {@code acc += w·v_id} in the rows' accumulator form. */
-        public void addValue(int id, float w, float[] acc) {
-            if (id >= firstTailId) tail.addValue(w, id - firstTailId, acc);
-            else blocks.addValue(w, idSlot[id], acc);
+        public void addValue(int id, float w, float[] acc, int accOff) {
+            if (id >= firstTailId) tail.addValue(w, id - firstTailId, acc, accOff);
+            else blocks.addValue(w, idSlot[id], acc, accOff);
         }
 
         /** One load per cache line of id's value row (see {@link Rows#touch}). */
@@ -496,10 +496,10 @@ public final class BlockIndex implements HalfSpaceIndex {
         boolean limited = limit < s.size;
         long scored = 0, sketchRead = 0, skipped = 0, bytes = 0;
         // 1. the tail, scanned exactly (first, so a top-R collector's bar rises before the blocks)
-        if (tailCount > 0) s.tail.prepareQuery(q, qOff, sc.qp);
+        if (tailCount > 0) s.tail.prepareQuery(q, qOff, sc.qp, 0);
         for (int start = 0; start < tailCount; start += TAIL_PAGE) {
             int count = Math.min(TAIL_PAGE, tailCount - start);
-            s.tail.scores(sc.qp, start, count, sc.tailScores, 0);
+            s.tail.scores(sc.qp, 0, start, count, sc.tailScores, 0);
             for (int j = 0; j < count; j++) {
                 if (sc.tailScores[j] >= collector.minCompetitiveScore()) {
                     int id = firstTailId + start + j;

@@ -32,17 +32,18 @@ public interface KernelSupport {
 
     /**
      * Scores of packed 16-bit rows (bf16, or fp16 when {@code fp16}; two elements per int, element 2i in the low
-     * half): {@code out[outOff+r] = Σ_i qs[i]·lo(x_r[i]) + qs[pairs+i]·hi(x_r[i])} for {@code i < pairs}, row r at
+     * half): {@code out[outOff+r] = Σ_i qs[o+i]·lo(x_r[i]) + qs[o+pairs+i]·hi(x_r[i])} (o = qsOff) for {@code i < pairs}, row r at
      * {@code x[off + r·stride]}. {@code qs} holds the query's even elements, then its odd ones ({@link
      * Kernels#splitQuery}).
      */
-    void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out, int outOff);
+    void halfDots(float[] qs, int qsOff, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
+                  int outOff);
 
     /**
-     * {@code acc[i] += w·lo(x[off+i])} and {@code acc[pairs+i] += w·hi(x[off+i])} for {@code i < pairs}: a value sum
+     * {@code acc[a+i] += w·lo(x[off+i])} and {@code acc[a+pairs+i] += w·hi(x[off+i])} (a = accOff) for {@code i < pairs}: a value sum
      * over packed 16-bit rows, kept split into even and odd elements until {@link Kernels#joinSplit}.
      */
-    void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc);
+    void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc, int accOff);
 
     /** {@code y[yOff+i] += a·x[xOff+i]} for {@code i < len} (the value sum of attention). */
     void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len);

@@ -53,44 +53,44 @@ public final class Kernels {
     }
 
     /** Scores of packed 16-bit rows against a split query (see {@link KernelSupport#halfDots}). */
-    public static void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
-                                int outOff) {
+    public static void halfDots(float[] qs, int qsOff, int[] x, int off, int stride, int count, int pairs, boolean fp16,
+                                float[] out, int outOff) {
         if (pairs <= 0 || stride < pairs) {
             throw new IllegalArgumentException("need 0 < pairs <= stride, got pairs " + pairs + ", stride " + stride);
         }
-        Objects.checkFromIndexSize(0, 2 * pairs, qs.length);
+        Objects.checkFromIndexSize(qsOff, 2 * pairs, qs.length);
         if (count > 0) Objects.checkFromIndexSize(off, (long) (count - 1) * stride + pairs, x.length);
         Objects.checkFromIndexSize(outOff, count, out.length);
-        IMPL.halfDots(qs, x, off, stride, count, pairs, fp16, out, outOff);
+        IMPL.halfDots(qs, qsOff, x, off, stride, count, pairs, fp16, out, outOff);
     }
 
     /** A value sum over one packed 16-bit row into a split accumulator (see {@link KernelSupport#halfAxpy}). */
-    public static void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+    public static void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc, int accOff) {
         Objects.checkFromIndexSize(off, pairs, x.length);
-        Objects.checkFromIndexSize(0, 2 * pairs, acc.length);
-        IMPL.halfAxpy(w, x, off, pairs, fp16, acc);
+        Objects.checkFromIndexSize(accOff, 2 * pairs, acc.length);
+        IMPL.halfAxpy(w, x, off, pairs, fp16, acc, accOff);
     }
 
     /**
-     * Writes {@code len} floats of {@code q} split for the 16-bit kernels: {@code qs[i] = q[2i]},
-     * {@code qs[pairs+i] = q[2i+1]}, zero past {@code len}, with {@code pairs = ceil(len/2)}.
+     * Writes {@code len} floats of {@code q} split for the 16-bit kernels: {@code qs[o+i] = q[2i]},
+     * {@code qs[o+pairs+i] = q[2i+1]} (o = qsOff), zero past {@code len}, with {@code pairs = ceil(len/2)}.
      */
-    public static void splitQuery(float[] q, int qOff, int len, float[] qs) {
+    public static void splitQuery(float[] q, int qOff, int len, float[] qs, int qsOff) {
         int pairs = (len + 1) / 2;
         Objects.checkFromIndexSize(qOff, len, q.length);
-        Objects.checkFromIndexSize(0, 2 * pairs, qs.length);
+        Objects.checkFromIndexSize(qsOff, 2 * pairs, qs.length);
         for (int i = 0; i < pairs; i++) {
-            qs[i] = q[qOff + 2 * i];
-            qs[pairs + i] = 2 * i + 1 < len ? q[qOff + 2 * i + 1] : 0f;
+            qs[qsOff + i] = q[qOff + 2 * i];
+            qs[qsOff + pairs + i] = 2 * i + 1 < len ? q[qOff + 2 * i + 1] : 0f;
         }
     }
 
     /** The inverse of {@link #splitQuery}: {@code out[outOff+t]} for {@code t < len} from a split accumulator. */
-    public static void joinSplit(float[] acc, int len, float[] out, int outOff) {
+    public static void joinSplit(float[] acc, int accOff, int len, float[] out, int outOff) {
         int pairs = (len + 1) / 2;
-        Objects.checkFromIndexSize(0, 2 * pairs, acc.length);
+        Objects.checkFromIndexSize(accOff, 2 * pairs, acc.length);
         Objects.checkFromIndexSize(outOff, len, out.length);
-        for (int t = 0; t < len; t++) out[outOff + t] = (t & 1) == 0 ? acc[t >> 1] : acc[pairs + (t >> 1)];
+        for (int t = 0; t < len; t++) out[outOff + t] = acc[accOff + ((t & 1) == 0 ? t >> 1 : pairs + (t >> 1))];
     }
 
     /** {@code y[yOff..] += a·x[xOff..]} over {@code len} entries. */

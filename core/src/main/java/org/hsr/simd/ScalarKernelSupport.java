@@ -45,24 +45,24 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
-                         int outOff) {
+    public void halfDots(float[] qs, int qsOff, int[] x, int off, int stride, int count, int pairs, boolean fp16,
+                         float[] out, int outOff) {
         for (int r = 0; r < count; r++) {
             float s = 0f;
             for (int i = 0, o = off + r * stride; i < pairs; i++) {
                 int w = x[o + i];
-                s += qs[i] * half(w, fp16) + qs[pairs + i] * half(w >>> 16, fp16);
+                s += qs[qsOff + i] * half(w, fp16) + qs[qsOff + pairs + i] * half(w >>> 16, fp16);
             }
             out[outOff + r] = s;
         }
     }
 
     @Override
-    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc, int accOff) {
         for (int i = 0; i < pairs; i++) {
             int b = x[off + i];
-            acc[i] += w * half(b, fp16);
-            acc[pairs + i] += w * half(b >>> 16, fp16);
+            acc[accOff + i] += w * half(b, fp16);
+            acc[accOff + pairs + i] += w * half(b >>> 16, fp16);
         }
     }
 

@@ -166,21 +166,24 @@ public final class Rows {
         return floatPages != null ? d : 2 * keyUnits;
     }
 
-    /** Writes {@code q[qOff..qOff+d)} in the form {@link #scores} reads (as it is, or split into even and odd). */
-    public void prepareQuery(float[] q, int qOff, float[] prepared) {
-        if (floatPages != null) System.arraycopy(q, qOff, prepared, 0, d);
-        else Kernels.splitQuery(q, qOff, d, prepared);
+    /**
+     * Writes {@code q[qOff..qOff+d)} at {@code prepared[pOff..pOff+queryLength())} in the form {@link #scores} reads
+     * (as it is, or split into even and odd elements).
+     */
+    public void prepareQuery(float[] q, int qOff, float[] prepared, int pOff) {
+        if (floatPages != null) System.arraycopy(q, qOff, prepared, pOff, d);
+        else Kernels.splitQuery(q, qOff, d, prepared, pOff);
     }
 
     /**
      * fp32 scores {@code out[outOff+i] = <q, k_(row+i)>} of {@code count} rows within one page (the caller splits at
      * page boundaries, {@link #rowsLeftInPage}), for a query prepared by {@link #prepareQuery}.
      */
-    public void scores(float[] prepared, int row, int count, float[] out, int outOff) {
+    public void scores(float[] prepared, int pOff, int row, int count, float[] out, int outOff) {
         assert count <= rowsLeftInPage(row);
         int p = row / rowsPerPage, o = at(row);
-        if (floatPages != null) Kernels.dotRows(prepared, 0, floatPages[p], o, stride, count, d, out, outOff);
-        else Kernels.halfDots(prepared, halfPages[p], o, stride, count, keyUnits, fp16, out, outOff);
+        if (floatPages != null) Kernels.dotRows(prepared, pOff, floatPages[p], o, stride, count, d, out, outOff);
+        else Kernels.halfDots(prepared, pOff, halfPages[p], o, stride, count, keyUnits, fp16, out, outOff);
     }
 
     /** Rows from {@code row} to the end of its page. */
@@ -215,17 +218,17 @@ public final class Rows {
         return floatPages != null ? dv : 2 * valueUnits;
     }
 
-    /** {@code acc += w·v_row} in the accumulator's form. */
-    public void addValue(float w, int row, float[] acc) {
+    /** {@code acc += w·v_row} in the accumulator's form, the accumulator at {@code acc[accOff..]}. */
+    public void addValue(float w, int row, float[] acc, int accOff) {
         int p = row / rowsPerPage, o = at(row);
-        if (floatPages != null) Kernels.axpy(w, floatPages[p], o + d, acc, 0, dv);
-        else Kernels.halfAxpy(w, halfPages[p], o + keyUnits, valueUnits, fp16, acc);
+        if (floatPages != null) Kernels.axpy(w, floatPages[p], o + d, acc, accOff, dv);
+        else Kernels.halfAxpy(w, halfPages[p], o + keyUnits, valueUnits, fp16, acc, accOff);
     }
 
-    /** Writes {@code scale·acc} as the {@code dv} plain outputs at {@code out[outOff..]}. */
-    public void finishValues(float[] acc, float scale, float[] out, int outOff) {
-        if (floatPages != null) System.arraycopy(acc, 0, out, outOff, dv);
-        else Kernels.joinSplit(acc, dv, out, outOff);
+    /** Writes {@code scale·acc} (the accumulator at {@code acc[accOff..]}) as the {@code dv} plain outputs at {@code out[outOff..]}. */
+    public void finishValues(float[] acc, int accOff, float scale, float[] out, int outOff) {
+        if (floatPages != null) System.arraycopy(acc, accOff, out, outOff, dv);
+        else Kernels.joinSplit(acc, accOff, dv, out, outOff);
         if (scale != 1f) Kernels.scale(out, outOff, dv, scale);
     }
 }

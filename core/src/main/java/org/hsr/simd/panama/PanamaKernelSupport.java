@@ -161,10 +161,10 @@ public final class PanamaKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void halfDots(float[] qs, int[] x, int off, int stride, int count, int pairs, boolean fp16, float[] out,
-                         int outOff) {
+    public void halfDots(float[] qs, int qsOff, int[] x, int off, int stride, int count, int pairs, boolean fp16,
+                         float[] out, int outOff) {
         if (pairs < L) {
-            SCALAR.halfDots(qs, x, off, stride, count, pairs, fp16, out, outOff);
+            SCALAR.halfDots(qs, qsOff, x, off, stride, count, pairs, fp16, out, outOff);
             return;
         }
         int bound = IS.loopBound(pairs);
@@ -177,7 +177,7 @@ public final class PanamaKernelSupport implements KernelSupport {
                     d1 = FloatVector.zero(S);
             int i = 0;
             for (; i < bound; i += L) {
-                FloatVector qe = FloatVector.fromArray(S, qs, i), qo = FloatVector.fromArray(S, qs, pairs + i);
+                FloatVector qe = FloatVector.fromArray(S, qs, qsOff + i), qo = FloatVector.fromArray(S, qs, qsOff + pairs + i);
                 IntVector w0 = IntVector.fromArray(IS, x, o0 + i), w1 = IntVector.fromArray(IS, x, o1 + i);
                 e0 = fma(lowHalves(w0, fp16), qe, e0);
                 d0 = fma(highHalves(w0, fp16), qo, d0);
@@ -187,19 +187,20 @@ public final class PanamaKernelSupport implements KernelSupport {
             float s0 = e0.add(d0).reduceLanes(VectorOperators.ADD), s1 = e1.add(d1).reduceLanes(VectorOperators.ADD);
             for (; i < pairs; i++) {
                 int w0 = x[o0 + i], w1 = x[o1 + i];
-                s0 += qs[i] * ScalarKernelSupport.half(w0, fp16) + qs[pairs + i] * ScalarKernelSupport.half(w0 >>> 16, fp16);
-                s1 += qs[i] * ScalarKernelSupport.half(w1, fp16) + qs[pairs + i] * ScalarKernelSupport.half(w1 >>> 16, fp16);
+                float qe = qs[qsOff + i], qo = qs[qsOff + pairs + i];
+                s0 += qe * ScalarKernelSupport.half(w0, fp16) + qo * ScalarKernelSupport.half(w0 >>> 16, fp16);
+                s1 += qe * ScalarKernelSupport.half(w1, fp16) + qo * ScalarKernelSupport.half(w1 >>> 16, fp16);
             }
             out[outOff + r] = s0;
             out[outOff + r + 1] = s1;
         }
-        if (r < count) SCALAR.halfDots(qs, x, off + r * stride, stride, count - r, pairs, fp16, out, outOff + r);
+        if (r < count) SCALAR.halfDots(qs, qsOff, x, off + r * stride, stride, count - r, pairs, fp16, out, outOff + r);
     }
 
     @Override
-    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc) {
+    public void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc, int accOff) {
         if (pairs < L) {
-            SCALAR.halfAxpy(w, x, off, pairs, fp16, acc);
+            SCALAR.halfAxpy(w, x, off, pairs, fp16, acc, accOff);
             return;
         }
         FloatVector wv = FloatVector.broadcast(S, w);
@@ -207,13 +208,14 @@ public final class PanamaKernelSupport implements KernelSupport {
         int i = 0;
         for (; i < bound; i += L) {
             IntVector b = IntVector.fromArray(IS, x, off + i);
-            fma(lowHalves(b, fp16), wv, FloatVector.fromArray(S, acc, i)).intoArray(acc, i);
-            fma(highHalves(b, fp16), wv, FloatVector.fromArray(S, acc, pairs + i)).intoArray(acc, pairs + i);
+            int e = accOff + i, o = accOff + pairs + i;
+            fma(lowHalves(b, fp16), wv, FloatVector.fromArray(S, acc, e)).intoArray(acc, e);
+            fma(highHalves(b, fp16), wv, FloatVector.fromArray(S, acc, o)).intoArray(acc, o);
         }
         for (; i < pairs; i++) {
             int b = x[off + i];
-            acc[i] += w * ScalarKernelSupport.half(b, fp16);
-            acc[pairs + i] += w * ScalarKernelSupport.half(b >>> 16, fp16);
+            acc[accOff + i] += w * ScalarKernelSupport.half(b, fp16);
+            acc[accOff + pairs + i] += w * ScalarKernelSupport.half(b >>> 16, fp16);
         }
     }
 

@@ -1,0 +1,367 @@
+package org.hsr.kv;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import org.hsr.attention.AttentionConfig;
+import org.hsr.attention.AttentionStats;
+import org.hsr.attention.Selection;
+import org.hsr.attention.SparseAttention;
+import org.hsr.attention.StoredDenseAttention;
+import org.hsr.index.BlockIndex;
+
+/**
+ * A model's KV cache with a half-space index per (layer, kv head), for an inference engine: the index owns the only
+ * copy of the keys and values (in the {@link KvShape#type() element type}, values beside their keys, in pages), and
+ * attention reads them through it, sparse ({@link Method#HSR}) or dense ({@link Method#DENSE}, the baseline, over the
+ * same storage).
+ *
+ * <p>Layouts (row-major, what an engine's projections produce): one position's keys for a layer are
+ * {@code kvHeads × headDim} floats, head h at {@code h·headDim}; values likewise with {@code valueDim}; queries
+ * {@code heads × headDim}; outputs {@code heads × valueDim}. Several positions follow each other. Every array comes
+ * with an offset, so an engine passes its own buffers without copying.
+ *
+ * <pre>{@code
+ * KvShape shape = KvShape.of(32, 32, 8, 128, ElementType.BF16);          // Llama-3-8B
+ * try (KvCache cache = KvCache.builder(shape).attention(AttentionConfig.softmax(false))
+ *         .selection(Selection.parse("epsilon:1e-3")).build()) {
+ *     cache.append(layer, k, 0, v, 0, 1);       // after the layer's k, v projections
+ *     cache.attend(layer, q, 0, out, 0);        // every query head of the newest position
+ * }
+ * }</pre>
+ *
+ * <p>Thread safety: a cache is driven by one thread at a time (one cache per sequence), which the caller ensures;
+ * within one call the kv heads may run in parallel on the {@link Builder#executor executor}, each with scratch of its
+ * own, with results identical to a single-threaded run. Caches never share mutable state, so different caches may be
+ * used from different threads at once, and may share one executor.
+ */
+public final class KvCache implements AutoCloseable {
+
+    /** How {@link #attend} computes. */
+    public enum Method {
+        /** Through the index: exact for ReLU^α, the selection policy's kept set for softmax. */
+        HSR,
+        /** Every visible key and value, over the same storage: the baseline. */
+        DENSE
+    }
+
+    private final KvShape shape;
+    private final AttentionConfig cfg;
+    private final Selection selection;
+    private final Method method;
+    private final Executor executor; // null: the calling thread
+    private final BlockIndex[] index; // (layers × kvHeads)
+    private final float[] maxKeyNorm; // (layers × kvHeads) upper bound on every stored key's norm
+    private final SparseAttention[] sparse; // (kvHeads) scratch per kv head, so heads can run in parallel
+    private final StoredDenseAttention[] dense; // (kvHeads)
+    private final AttentionStats[] headStats; // (kvHeads) per call, merged into stats
+    private final AttentionStats stats = new AttentionStats();
+    private float[] gatherK = new float[0], gatherV = new float[0];
+
+    private KvCache(Builder b) {
+        this.shape = b.shape;
+        AttentionConfig c = b.cfg;
+        // decoding is causal by construction: each position sees the positions appended before it and itself
+        this.cfg = c.causal() ? new AttentionConfig(c.kind(), c.alpha(), c.bias(), c.scale(), false) : c;
+        this.selection = b.selection == null ? new Selection.Dense() : b.selection;
+        this.method = b.method;
+        this.executor = b.executor;
+        int slots = shape.layers() * shape.kvHeads();
+        index = new BlockIndex[slots];
+        maxKeyNorm = new float[slots];
+        for (int s = 0; s < slots; s++) index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type());
+        sparse = new SparseAttention[shape.kvHeads()];
+        dense = new StoredDenseAttention[shape.kvHeads()];
+        headStats = new AttentionStats[shape.kvHeads()];
+        for (int h = 0; h < shape.kvHeads(); h++) {
+            sparse[h] = new SparseAttention();
+            dense[h] = new StoredDenseAttention();
+            headStats[h] = new AttentionStats();
+        }
+    }
+
+    /** A builder for a cache of {@code shape}; attention defaults to exact softmax through the index. */
+    public static Builder builder(KvShape shape) {
+        return new Builder(Objects.requireNonNull(shape, "shape"));
+    }
+
+    /** Options of a cache; {@link #build} validates them. */
+    public static final class Builder {
+        private final KvShape shape;
+        private AttentionConfig cfg = AttentionConfig.softmax(false);
+        private Selection selection;
+        private Method method = Method.HSR;
+        private Executor executor;
+
+        private Builder(KvShape shape) {
+            this.shape = shape;
+        }
+
+        /** The attention operator (kind, α, bias, scale); causality is implied. */
+        public Builder attention(AttentionConfig cfg) {
+            this.cfg = Objects.requireNonNull(cfg, "attention");
+            return this;
+        }
+
+        /** The softmax selection policy ({@code threshold:T}, {@code top:R}, {@code epsilon:E}); ignored for ReLU. */
+        public Builder selection(Selection selection) {
+            this.selection = selection;
+            return this;
+        }
+
+        public Builder method(Method method) {
+            this.method = Objects.requireNonNull(method, "method");
+            return this;
+        }
+
+        /** Where the kv heads of one call run in parallel (for example a pool shared by every cache); null: inline. */
+        public Builder executor(Executor executor) {
+            this.executor = executor;
+            return this;
+        }
+
+        public KvCache build() {
+            if (cfg.kind() == AttentionConfig.Kind.SOFTMAX && method == Method.DENSE && selection != null
+                    && !(selection instanceof Selection.Dense)) {
+                throw new IllegalArgumentException("selection " + selection + " needs method HSR, not DENSE");
+            }
+            return new KvCache(this);
+        }
+    }
+
+    public KvShape shape() {
+        return shape;
+    }
+
+    public Method method() {
+        return method;
+    }
+
+    /** Positions appended to {@code layer}. */
+    public int length(int layer) {
+        checkLayer(layer);
+        return index[layer * shape.kvHeads()].size();
+    }
+
+    /** Statistics of every attend so far (rows are query heads × positions). */
+    public AttentionStats stats() {
+        return stats;
+    }
+
+    /** Every byte the cache holds: stored keys and values and the indexes over them, spare page capacity included. */
+    public long memoryBytes() {
+        long total = 0;
+        for (BlockIndex ix : index) total += ix.memoryBytes();
+        return total + 4L * maxKeyNorm.length;
+    }
+
+    /**
+     * Appends {@code positions} positions to {@code layer}: keys from {@code k[kOff..]} ({@code positions × kvHeads ×
+     * headDim}), values from {@code v[vOff..]} ({@code positions × kvHeads × valueDim}), rounded to the element type.
+     * Everything is checked first (lengths, offsets, finite, fits the type); on error nothing is appended.
+     */
+    public void append(int layer, float[] k, int kOff, float[] v, int vOff, int positions) {
+        checkLayer(layer);
+        if (positions < 0) throw new IllegalArgumentException("positions must be >= 0, got " + positions);
+        checkRange("k", k, kOff, (long) positions * shape.keyWidth());
+        checkRange("v", v, vOff, (long) positions * shape.valueWidth());
+        checkStorable("k", k, kOff, positions * shape.keyWidth());
+        checkStorable("v", v, vOff, positions * shape.valueWidth());
+        int kvh = shape.kvHeads(), d = shape.headDim(), dv = shape.valueDim();
+        for (int h = 0; h < kvh; h++) {
+            int s = layer * kvh + h;
+            if (positions == 1 || kvh == 1) { // one head's rows are contiguous: no copy
+                index[s].add(k, kOff + h * d, v, vOff + h * dv, positions);
+                noteKeyNorms(s, k, kOff + h * d, positions, d);
+                continue;
+            }
+            // several positions of several heads: gather this head's rows (the index reads rows d apart)
+            if (gatherK.length < positions * d) gatherK = new float[positions * d];
+            if (gatherV.length < positions * dv) gatherV = new float[positions * dv];
+            for (int p = 0; p < positions; p++) {
+                System.arraycopy(k, kOff + (p * kvh + h) * d, gatherK, p * d, d);
+                System.arraycopy(v, vOff + (p * kvh + h) * dv, gatherV, p * dv, dv);
+            }
+            index[s].add(gatherK, 0, gatherV, 0, positions);
+            noteKeyNorms(s, gatherK, 0, positions, d);
+        }
+    }
+
+    /**
+     * {@link #append(int, float[], int, float[], int, int)} from off-heap tensors: {@code kOff} and {@code vOff} count
+     * floats (native byte order) from the segments' starts.
+     */
+    public void append(int layer, MemorySegment k, long kOff, MemorySegment v, long vOff, int positions) {
+        checkLayer(layer);
+        if (positions < 0) throw new IllegalArgumentException("positions must be >= 0, got " + positions);
+        int kn = Math.multiplyExact(positions, shape.keyWidth()), vn = Math.multiplyExact(positions, shape.valueWidth());
+        checkSegment("k", k, kOff, kn);
+        checkSegment("v", v, vOff, vn);
+        float[] kh = new float[kn], vh = new float[vn];
+        MemorySegment.copy(k, ValueLayout.JAVA_FLOAT_UNALIGNED, kOff * Float.BYTES, kh, 0, kn);
+        MemorySegment.copy(v, ValueLayout.JAVA_FLOAT_UNALIGNED, vOff * Float.BYTES, vh, 0, vn);
+        append(layer, kh, 0, vh, 0, positions);
+    }
+
+    /**
+     * Attends every query head of the newest position of {@code layer}: queries from {@code q[qOff..]}
+     * ({@code heads × headDim}), outputs to {@code out[outOff..]} ({@code heads × valueDim}).
+     */
+    public void attend(int layer, float[] q, int qOff, float[] out, int outOff) {
+        attend(layer, q, qOff, 1, out, outOff);
+    }
+
+    /**
+     * Attends the last {@code positions} positions of {@code layer} (a prefill block, causal: the position at
+     * {@code n − positions + p} sees positions up to itself): queries {@code positions × heads × headDim} from
+     * {@code q[qOff..]}, outputs {@code positions × heads × valueDim} to {@code out[outOff..]}.
+     */
+    public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff) {
+        checkLayer(layer);
+        int n = length(layer);
+        if (positions < 1 || positions > n) {
+            throw new IllegalArgumentException("positions " + positions + " not in [1, " + n + "] (layer " + layer
+                    + " holds " + n + ")");
+        }
+        checkRange("q", q, qOff, (long) positions * shape.queryWidth());
+        checkRange("out", out, outOff, (long) positions * shape.outputWidth());
+        checkValues("q", q, qOff, positions * shape.queryWidth());
+        int kvh = shape.kvHeads();
+        if (executor == null || kvh == 1) {
+            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, stats);
+            return;
+        }
+        CompletableFuture<?>[] done = new CompletableFuture<?>[kvh];
+        for (int h = 0; h < kvh; h++) {
+            int head = h;
+            headStats[head] = new AttentionStats();
+            done[h] = CompletableFuture.runAsync(
+                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, headStats[head]), executor);
+        }
+        try {
+            CompletableFuture.allOf(done).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            if (e.getCause() instanceof Error err) throw err;
+            throw e;
+        }
+        for (AttentionStats st : headStats) stats.merge(st);
+    }
+
+    /** The query heads of kv head {@code kvh} for every position of the block: they share its index and rows. */
+    private void attendGroup(int layer, int kvh, int n, int positions, float[] q, int qOff, float[] out, int outOff,
+                             AttentionStats st) {
+        int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
+        BlockIndex ix = index[s];
+        var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s]);
+        for (int p = 0; p < positions; p++) {
+            int visible = n - positions + p + 1;
+            int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
+            int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
+            if (method == Method.DENSE) {
+                dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st);
+                continue;
+            }
+            for (int g = 0; g < group; g++) {
+                sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st);
+            }
+        }
+    }
+
+    /** Forgets every position {@code >= length} in every layer (speculative decoding, prompt caching). */
+    public void truncate(int length) {
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            int n = length(layer);
+            if (length < 0 || length > n) {
+                throw new IllegalArgumentException("truncate length " + length + " not in [0, " + n + "] (layer "
+                        + layer + ")");
+            }
+        }
+        for (BlockIndex ix : index) ix.truncate(length);
+    }
+
+    /** The stored key of {@code position} for ({@code layer}, {@code kvHead}) into {@code out[off..off+headDim)}. */
+    public void readKey(int layer, int kvHead, int position, float[] out, int off) {
+        headIndex(layer, kvHead).readKey(position, out, off);
+    }
+
+    /** The stored value of {@code position} into {@code out[off..off+valueDim)}. */
+    public void readValue(int layer, int kvHead, int position, float[] out, int off) {
+        headIndex(layer, kvHead).readValue(position, out, off);
+    }
+
+    private BlockIndex headIndex(int layer, int kvHead) {
+        checkLayer(layer);
+        if (kvHead < 0 || kvHead >= shape.kvHeads()) {
+            throw new IllegalArgumentException("kv head " + kvHead + " not in [0, " + shape.kvHeads() + ")");
+        }
+        return index[layer * shape.kvHeads() + kvHead];
+    }
+
+    /** Nothing to release: the executor is the caller's. Present so a cache reads as a resource in try blocks. */
+    @Override
+    public void close() {
+        Arrays.fill(index, null);
+    }
+
+    private void noteKeyNorms(int s, float[] k, int off, int count, int d) {
+        float max = maxKeyNorm[s];
+        for (int i = 0; i < count; i++) {
+            double sq = 0;
+            for (int t = 0; t < d; t++) {
+                double x = shape.type().round(k[off + i * d + t]);
+                sq += x * x;
+            }
+            max = Math.max(max, (float) (Math.sqrt(sq) * (1 + 1e-6)));
+        }
+        maxKeyNorm[s] = max;
+    }
+
+    private void checkLayer(int layer) {
+        if (layer < 0 || layer >= shape.layers()) {
+            throw new IllegalArgumentException("layer " + layer + " not in [0, " + shape.layers() + ")");
+        }
+    }
+
+    private static void checkRange(String what, float[] x, int off, long need) {
+        if (x == null) throw new IllegalArgumentException(what + " is null");
+        if (off < 0 || off > x.length || x.length - off < need) {
+            throw new IllegalArgumentException(what + " holds " + x.length + " floats: offset " + off + " + " + need
+                    + " needed floats is past its end");
+        }
+    }
+
+    private static void checkSegment(String what, MemorySegment x, long off, long need) {
+        if (x == null) throw new IllegalArgumentException(what + " is null");
+        long floats = x.byteSize() / Float.BYTES;
+        if (off < 0 || off > floats || floats - off < need) {
+            throw new IllegalArgumentException(what + " holds " + floats + " floats: offset " + off + " + " + need
+                    + " needed floats is past its end");
+        }
+    }
+
+    /** Finite and within the element type's range, for every head: checked before any head is appended. */
+    private void checkStorable(String what, float[] x, int off, int len) {
+        checkValues(what, x, off, len);
+        for (int i = 0; i < len; i++) {
+            if (!Float.isFinite(shape.type().round(x[off + i]))) {
+                throw new IllegalArgumentException(what + "[" + (off + i) + "] = " + x[off + i] + " is beyond "
+                        + shape.type().label() + "'s largest finite value " + shape.type().largest()
+                        + "; nothing was appended");
+            }
+        }
+    }
+
+    private static void checkValues(String what, float[] x, int off, int len) {
+        for (int i = 0; i < len; i++) {
+            if (!Float.isFinite(x[off + i])) {
+                throw new IllegalArgumentException(what + "[" + (off + i) + "] is " + x[off + i]
+                        + ": inputs must be finite; nothing was appended or attended");
+            }
+        }
+    }
+}
