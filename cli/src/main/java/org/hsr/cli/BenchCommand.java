@@ -20,6 +20,9 @@ import org.hsr.attention.baseline.SinkWindowAttention;
 import org.hsr.index.BlockIndex;
 import org.hsr.index.FlatIndex;
 import org.hsr.index.HalfSpaceIndex;
+import org.hsr.kv.KvCache;
+import org.hsr.kv.KvShape;
+import org.hsr.store.ElementType;
 import org.hsr.simd.Kernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -62,6 +65,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--queries", defaultValue = "16", paramLabel = "N", converter = QueryCount.class,
             description = "number of decode queries timed per n (default: ${DEFAULT-VALUE}); a query FILE is --query-file")
     int queries;
+    @Option(names = "--kv", defaultValue = "fp32", description = "storage type of the keys and values of dense and hsr "
+            + "(fp32, bf16, fp16; default: ${DEFAULT-VALUE}); the peers read fp32") String kv;
     @Option(names = "--threads", defaultValue = "1", description = "threads (only 1 is supported so far)") int threads;
     @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
     @Option(names = "--json", description = "results JSON file") Path json;
@@ -72,6 +77,7 @@ final class BenchCommand implements Callable<Integer> {
     /** Timed passes over the queries per method and n in decode (a shared machine makes single passes noisy). */
     static final int TIMED_PASSES = 5;
 
+    ElementType kvType; // --kv
     int d; // head dimension: --d, or the user keys' (resolved in call)
     String dist; // "gaussian", "llm" or "user:<key file name>"
     Workloads.UserData user; // null without --keys
@@ -90,6 +96,7 @@ final class BenchCommand implements Callable<Integer> {
         if (valuesFile != null && keysFile == null) throw new UsageException("--values needs --keys and --query-file");
         if (threads != 1) throw new UsageException("--threads: only 1 is supported so far, got " + threads);
         if (dOption != null) CliIO.requirePositive(dOption, "--d");
+        kvType = CliIO.elementType(kv);
         CliIO.requirePositive(queries, "--queries");
         if (ns != null) for (int n : ns) CliIO.requirePositive(n, "--n");
         CliIO.checkWritable(json, "--json");
@@ -233,7 +240,13 @@ final class BenchCommand implements Callable<Integer> {
         int nq = data.m(), dv = data.dv();
         float[] out = new float[dv];
         long t0 = System.nanoTime();
-        HalfSpaceIndex index = method.equals("flat") ? new FlatIndex(d) : method.equals("hsr") ? new BlockIndex(d) : null;
+        // dense and hsr run over one engine cache of the --kv storage type (the index owns its only copy); the peers
+        // (flat, quest, window) over the fp32 arrays
+        KvCache cache = method.equals("dense") || method.equals("hsr") ? KvCache.builder(new KvShape(1, 1, 1, d, dv, kvType))
+                .attention(cfg).selection(method.equals("hsr") ? sel : null)
+                .method(method.equals("hsr") ? KvCache.Method.HSR : KvCache.Method.DENSE).build() : null;
+        if (cache != null) cache.append(0, data.k(), 0, data.v(), 0, n);
+        HalfSpaceIndex index = method.equals("flat") ? new FlatIndex(d) : null;
         if (index != null) index.add(data.k(), n);
         QuestAttention quest = method.equals("quest") ? new QuestAttention(data.k(), 0, n, d) : null;
         SinkWindowAttention window = method.equals("window") ? new SinkWindowAttention() : null;
@@ -242,19 +255,18 @@ final class BenchCommand implements Callable<Integer> {
         float maxNorm = maxNorm(data.k(), n, d);
         var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv, maxNorm);
         SparseAttention sparse = new SparseAttention();
-        DenseAttention dense = new DenseAttention();
         float c = cfg.scaleFor(d);
         // one query row i through this method, counted into st (null: not counted). One lambda per method, so each is
         // its own class and the JIT compiles each method's path on its own: a single lambda branching over all methods
         // was compiled with every path inlined into one unit, hit C2's node budget, and ran the hsr kernels ~2x slower.
         RowFn attend;
-        if (quest != null) {
+        if (cache != null) {
+            attend = (i, st) -> cache.attend(0, data.q(), i * d, 1, out, 0, st);
+        } else if (quest != null) {
             attend = (i, st) -> quest.attendRow(data.q(), i * d, data.v(), 0, dv, tokens, c, out, 0, st);
         } else if (window != null) {
             attend = (i, st) -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4, tokens - 4, c,
                     out, 0, st);
-        } else if (index == null) {
-            attend = (i, st) -> dense.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, cfg, c, out, 0, st);
         } else {
             attend = (i, st) -> sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
         }
@@ -272,16 +284,20 @@ final class BenchCommand implements Callable<Integer> {
         AttentionStats stats = new AttentionStats();
         double[] ms = new double[TIMED_PASSES * nq];
         double maxErr = 0;
+        // the truth is float64 on the stored values: the keys and values rounded to --kv for the cache's methods
+        Workloads.Data stored = cache == null ? data : data.roundedTo(kvType);
         for (int pass = 0; pass < TIMED_PASSES; pass++) {
             for (int i = 0; i < nq; i++) {
                 if (cold) evictCaches();
                 long s = System.nanoTime();
                 attend.run(i, pass == 0 ? stats : null);
                 ms[pass * nq + i] = (System.nanoTime() - s) / 1e6;
-                if (pass == 0 && i < 2) maxErr = Math.max(maxErr, relErr(out, data, i, n, cfg));
+                if (pass == 0 && i < 2) maxErr = Math.max(maxErr, relErr(out, stored, i, n, cfg));
             }
         }
         Map<String, Object> row = row(method, n, CliIO.median(ms), stats, maxErr, buildMs);
+        row.put("kv", cache != null ? kvType.label() : "fp32");
+        if (cache != null) row.put("cache_bytes", cache.memoryBytes());
         if (quest != null || window != null) {
             row.put("budget_tokens", tokens);
             // the peers read their selected keys and values, and Quest its page bounds (2 floats per channel per page)

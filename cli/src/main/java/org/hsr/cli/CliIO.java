@@ -93,6 +93,15 @@ final class CliIO {
         return n == 0 ? Double.NaN : n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
+    /** The storage type named by {@code --kv}; a usage error for anything else. */
+    static org.hsr.store.ElementType elementType(String kv) {
+        try {
+            return org.hsr.store.ElementType.parse(kv);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv: " + e.getMessage());
+        }
+    }
+
     static void requirePositive(int value, String flag) {
         if (value < 1) throw new UsageException(flag + " must be >= 1, got " + value);
     }

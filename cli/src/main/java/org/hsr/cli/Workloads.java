@@ -36,7 +36,16 @@ final class Workloads {
     private Workloads() {}
 
     /** Queries (m×d), keys (n×d) and values (n×dv), and the standard deviation σ of the scaled scores (bias rule). */
-    record Data(float[] q, float[] k, float[] v, int m, int dv, double scoreStd) {}
+    record Data(float[] q, float[] k, float[] v, int m, int dv, double scoreStd) {
+        /** The same data with keys and values rounded to {@code type}: what a cache of that type stores. */
+        Data roundedTo(org.hsr.store.ElementType type) {
+            if (type == org.hsr.store.ElementType.FP32) return this;
+            float[] rk = k.clone(), rv = v.clone();
+            type.roundInPlace("key", rk, 0, rk.length);
+            type.roundInPlace("value", rv, 0, rv.length);
+            return new Data(q, rk, rv, m, dv, scoreStd);
+        }
+    }
 
     /** Seed of the N(0,1) values that stand in when user data comes without {@code --values}. */
     static final long USER_VALUES_SEED = 42;

@@ -132,12 +132,8 @@ public final class StoredDenseAttention {
                     chunkSum += w;
                 }
             }
-            for (int j = 0; j < n; j++) {
-                float w = att[o + j];
-                if (w == 0f) continue;
-                kept++;
-                rows.addValue(w, row + j, acc, i * al);
-            }
+            for (int j = 0; j < n; j++) if (att[o + j] != 0f) kept++;
+            rows.addValues(att, o, row, n, acc, i * al); // dense: every row's value, zero weights too
             sum[i] += chunkSum;
         }
         return kept;

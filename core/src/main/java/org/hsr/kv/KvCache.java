@@ -221,6 +221,11 @@ public final class KvCache implements AutoCloseable {
      * {@code q[qOff..]}, outputs {@code positions × heads × valueDim} to {@code out[outOff..]}.
      */
     public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff) {
+        attend(layer, q, qOff, positions, out, outOff, stats);
+    }
+
+    /** {@link #attend(int, float[], int, int, float[], int)} counting into {@code into} (null: not counted). */
+    public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, AttentionStats into) {
         checkLayer(layer);
         int n = length(layer);
         if (positions < 1 || positions > n) {
@@ -232,15 +237,16 @@ public final class KvCache implements AutoCloseable {
         checkValues("q", q, qOff, positions * shape.queryWidth());
         int kvh = shape.kvHeads();
         if (executor == null || kvh == 1) {
-            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, stats);
+            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, into);
             return;
         }
         CompletableFuture<?>[] done = new CompletableFuture<?>[kvh];
         for (int h = 0; h < kvh; h++) {
             int head = h;
             headStats[head] = new AttentionStats();
+            AttentionStats st = into == null ? null : headStats[head];
             done[h] = CompletableFuture.runAsync(
-                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, headStats[head]), executor);
+                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, st), executor);
         }
         try {
             CompletableFuture.allOf(done).join();
@@ -249,7 +255,7 @@ public final class KvCache implements AutoCloseable {
             if (e.getCause() instanceof Error err) throw err;
             throw e;
         }
-        for (AttentionStats st : headStats) stats.merge(st);
+        if (into != null) for (AttentionStats st : headStats) into.merge(st);
     }
 
     /** The query heads of kv head {@code kvh} for every position of the block: they share its index and rows. */

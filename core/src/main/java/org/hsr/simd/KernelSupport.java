@@ -104,7 +104,22 @@ public interface KernelSupport {
      * The value pass of attention: {@code out[outOff+c] += Σ_{j<count} w[wOff+j]·v[vOff + j*dv + c]} for
      * {@code c < dv}, values row-major.
      */
-    void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff);
+    default void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
+        weightedRows(w, wOff, v, vOff, dv, count, dv, out, outOff);
+    }
+
+    /**
+     * {@link #weightedSum} over rows {@code stride} floats apart: {@code out[outOff+c] += Σ_j w[wOff+j]·x[off +
+     * j·stride + c]} for {@code c < len}.
+     */
+    void weightedRows(float[] w, int wOff, float[] x, int off, int stride, int count, int len, float[] out, int outOff);
+
+    /**
+     * The value pass over packed 16-bit rows: {@code halfAxpy(w[wOff+j], x, off + j·stride, pairs, fp16, acc, accOff)}
+     * for every {@code j < count}, with the accumulator kept in registers across rows where it fits.
+     */
+    void halfWeightedRows(float[] w, int wOff, int[] x, int off, int stride, int count, int pairs, boolean fp16,
+                          float[] acc, int accOff);
 
     /**
      * The sketch filter of one block, fused with {@link #int8Scores}: for slot {@code s < groups*lanes}, with

@@ -64,6 +64,24 @@ public final class Kernels {
         IMPL.halfDots(qs, qsOff, x, off, stride, count, pairs, fp16, out, outOff);
     }
 
+    /** The value pass over rows {@code stride} floats apart (see {@link KernelSupport#weightedRows}). */
+    public static void weightedRows(float[] w, int wOff, float[] x, int off, int stride, int count, int len, float[] out,
+                                    int outOff) {
+        Objects.checkFromIndexSize(wOff, count, w.length);
+        if (count > 0) Objects.checkFromIndexSize(off, (long) (count - 1) * stride + len, x.length);
+        Objects.checkFromIndexSize(outOff, len, out.length);
+        IMPL.weightedRows(w, wOff, x, off, stride, count, len, out, outOff);
+    }
+
+    /** The value pass over packed 16-bit rows (see {@link KernelSupport#halfWeightedRows}). */
+    public static void halfWeightedRows(float[] w, int wOff, int[] x, int off, int stride, int count, int pairs,
+                                        boolean fp16, float[] acc, int accOff) {
+        Objects.checkFromIndexSize(wOff, count, w.length);
+        if (count > 0) Objects.checkFromIndexSize(off, (long) (count - 1) * stride + pairs, x.length);
+        Objects.checkFromIndexSize(accOff, 2 * pairs, acc.length);
+        IMPL.halfWeightedRows(w, wOff, x, off, stride, count, pairs, fp16, acc, accOff);
+    }
+
     /** A value sum over one packed 16-bit row into a split accumulator (see {@link KernelSupport#halfAxpy}). */
     public static void halfAxpy(float w, int[] x, int off, int pairs, boolean fp16, float[] acc, int accOff) {
         Objects.checkFromIndexSize(off, pairs, x.length);

@@ -139,9 +139,18 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
-    public void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
+    public void weightedRows(float[] w, int wOff, float[] x, int off, int stride, int count, int len, float[] out,
+                             int outOff) {
         for (int j = 0; j < count; j++) {
-            axpy(w[wOff + j], v, vOff + j * dv, out, outOff, dv);
+            axpy(w[wOff + j], x, off + j * stride, out, outOff, len);
+        }
+    }
+
+    @Override
+    public void halfWeightedRows(float[] w, int wOff, int[] x, int off, int stride, int count, int pairs, boolean fp16,
+                                 float[] acc, int accOff) {
+        for (int j = 0; j < count; j++) {
+            halfAxpy(w[wOff + j], x, off + j * stride, pairs, fp16, acc, accOff);
         }
     }
 

@@ -8,7 +8,9 @@ import org.hsr.simd.Kernels;
  * {@link ElementType}, in pages of {@code rowsPerPage} rows: the storage of the KV cache and of the index, which owns
  * the only copy. A page is one Java array, so the rows are bounded only by the heap, and growing never copies a row.
  *
- * <p>A row is {@code stride} storage units: floats for fp32, ints (two 16-bit elements each) for bf16 and fp16, with
+ * <p>A page holds its rows' keys, then their values, each contiguous (a dense pass streams keys, then values, and a
+ * sparse one finds a kept key's value in the same page). Elements are storage units: floats for fp32, ints (two
+ * 16-bit elements each) for bf16 and fp16, with
  * the key's odd last element padded by a zero when {@code d} is odd (likewise the value). Kernels read a query in the
  * form {@link #prepareQuery} leaves, and sum values into an accumulator of {@link #accumulatorLength} floats that
  * {@link #finishValues} turns into the plain {@code dv} outputs.
@@ -103,8 +105,14 @@ public final class Rows {
         return (long) pages() * rowsPerPage * stride * (floatPages != null ? Float.BYTES : Integer.BYTES);
     }
 
+    /** Offset in its page of a row's key: a page holds its rows' keys, then their values. */
     private int at(int row) {
-        return (row % rowsPerPage) * stride;
+        return (row % rowsPerPage) * keyUnits;
+    }
+
+    /** Offset in its page of a row's value. */
+    private int vat(int row) {
+        return rowsPerPage * keyUnits + (row % rowsPerPage) * valueUnits;
     }
 
     /**
@@ -115,11 +123,11 @@ public final class Rows {
         int p = row / rowsPerPage, o = at(row);
         if (floatPages != null) {
             System.arraycopy(k, kOff, floatPages[p], o, d);
-            if (dv > 0) System.arraycopy(v, vOff, floatPages[p], o + d, dv);
+            if (dv > 0) System.arraycopy(v, vOff, floatPages[p], vat(row), dv);
             return;
         }
         pack(k, kOff, d, halfPages[p], o);
-        if (dv > 0) pack(v, vOff, dv, halfPages[p], o + keyUnits);
+        if (dv > 0) pack(v, vOff, dv, halfPages[p], vat(row));
     }
 
     private void pack(float[] x, int off, int len, int[] dst, int dstOff) {
@@ -131,25 +139,24 @@ public final class Rows {
 
     /** Copies row {@code from} of {@code src} (same type and shape) into row {@code to} of these rows. */
     public void copyRow(Rows src, int from, int to) {
-        if (floatPages != null) {
-            System.arraycopy(src.floatPages[from / src.rowsPerPage], src.at(from), floatPages[to / rowsPerPage], at(to), stride);
-        } else {
-            System.arraycopy(src.halfPages[from / src.rowsPerPage], src.at(from), halfPages[to / rowsPerPage], at(to), stride);
-        }
+        Object a = floatPages != null ? src.floatPages[from / src.rowsPerPage] : src.halfPages[from / src.rowsPerPage];
+        Object b = floatPages != null ? floatPages[to / rowsPerPage] : halfPages[to / rowsPerPage];
+        System.arraycopy(a, src.at(from), b, at(to), keyUnits);
+        System.arraycopy(a, src.vat(from), b, vat(to), valueUnits);
     }
 
     /** The stored key of {@code row} as floats into {@code out[off..off+d)}. */
     public void readKey(int row, float[] out, int off) {
-        read(row, 0, d, out, off);
+        read(row, false, d, out, off);
     }
 
     /** The stored value of {@code row} as floats into {@code out[off..off+dv)}. */
     public void readValue(int row, float[] out, int off) {
-        read(row, keyUnits, dv, out, off);
+        read(row, true, dv, out, off);
     }
 
-    private void read(int row, int unitOff, int len, float[] out, int off) {
-        int p = row / rowsPerPage, o = at(row) + unitOff;
+    private void read(int row, boolean value, int len, float[] out, int off) {
+        int p = row / rowsPerPage, o = value ? vat(row) : at(row);
         if (floatPages != null) {
             System.arraycopy(floatPages[p], o, out, off, len);
             return;
@@ -182,8 +189,8 @@ public final class Rows {
     public void scores(float[] prepared, int pOff, int row, int count, float[] out, int outOff) {
         assert count <= rowsLeftInPage(row);
         int p = row / rowsPerPage, o = at(row);
-        if (floatPages != null) Kernels.dotRows(prepared, pOff, floatPages[p], o, stride, count, d, out, outOff);
-        else Kernels.halfDots(prepared, pOff, halfPages[p], o, stride, count, keyUnits, fp16, out, outOff);
+        if (floatPages != null) Kernels.dotRows(prepared, pOff, floatPages[p], o, keyUnits, count, d, out, outOff);
+        else Kernels.halfDots(prepared, pOff, halfPages[p], o, keyUnits, count, keyUnits, fp16, out, outOff);
     }
 
     /** Rows from {@code row} to the end of its page. */
@@ -195,20 +202,38 @@ public final class Rows {
     public double dotDouble(float[] q, int qOff, int row, float[] scratch) {
         int p = row / rowsPerPage, o = at(row);
         if (floatPages != null) return Kernels.dotDouble(q, qOff, floatPages[p], o, d);
-        readKey(row, scratch, 0);
+        int[] page = halfPages[p];
+        if (!fp16) { // bf16 decodes by a shift and a mask: no scratch needed, two float64 chains
+            double s0 = 0, s1 = 0;
+            int t = 0;
+            for (; t + 1 < d; t += 2) {
+                int w = page[o + t / 2];
+                s0 += (double) q[qOff + t] * Float.intBitsToFloat(w << 16);
+                s1 += (double) q[qOff + t + 1] * Float.intBitsToFloat(w & 0xFFFF0000);
+            }
+            if (t < d) s0 += (double) q[qOff + t] * Float.intBitsToFloat(page[o + t / 2] << 16);
+            return s0 + s1;
+        }
+        for (int t = 0; t < d; t++) {
+            int w = page[o + t / 2];
+            scratch[t] = Float.float16ToFloat((short) ((t & 1) == 0 ? w : w >>> 16));
+        }
         return Kernels.dotDouble(q, qOff, scratch, 0, d);
     }
 
     /** One load per cache line of the row's key (and value when {@code withValue}), for loads to overlap. */
     public float touch(int row, boolean withValue) {
-        int p = row / rowsPerPage, o = at(row), end = o + (withValue ? stride : keyUnits);
+        int p = row / rowsPerPage;
         float t = 0f;
-        if (floatPages != null) {
-            float[] page = floatPages[p];
-            for (; o < end; o += 16) t += page[o];
-        } else {
-            int[] page = halfPages[p];
-            for (; o < end; o += 16) t += page[o];
+        for (int part = withValue ? 1 : 0; part >= 0; part--) {
+            int o = part == 1 ? vat(row) : at(row), end = o + (part == 1 ? valueUnits : keyUnits);
+            if (floatPages != null) {
+                float[] page = floatPages[p];
+                for (; o < end; o += 16) t += page[o];
+            } else {
+                int[] page = halfPages[p];
+                for (; o < end; o += 16) t += page[o];
+            }
         }
         return t;
     }
@@ -220,9 +245,20 @@ public final class Rows {
 
     /** {@code acc += w·v_row} in the accumulator's form, the accumulator at {@code acc[accOff..]}. */
     public void addValue(float w, int row, float[] acc, int accOff) {
-        int p = row / rowsPerPage, o = at(row);
-        if (floatPages != null) Kernels.axpy(w, floatPages[p], o + d, acc, accOff, dv);
-        else Kernels.halfAxpy(w, halfPages[p], o + keyUnits, valueUnits, fp16, acc, accOff);
+        int p = row / rowsPerPage, o = vat(row);
+        if (floatPages != null) Kernels.axpy(w, floatPages[p], o, acc, accOff, dv);
+        else Kernels.halfAxpy(w, halfPages[p], o, valueUnits, fp16, acc, accOff);
+    }
+
+    /**
+     * {@code acc += Σ_j w[wOff+j]·v_(row+j)} for {@code j < count}, rows within one page: the dense value pass, with the
+     * accumulator in registers across rows.
+     */
+    public void addValues(float[] w, int wOff, int row, int count, float[] acc, int accOff) {
+        assert count <= rowsLeftInPage(row);
+        int p = row / rowsPerPage, o = vat(row);
+        if (floatPages != null) Kernels.weightedRows(w, wOff, floatPages[p], o, valueUnits, count, dv, acc, accOff);
+        else Kernels.halfWeightedRows(w, wOff, halfPages[p], o, valueUnits, count, valueUnits, fp16, acc, accOff);
     }
 
     /** Writes {@code scale·acc} (the accumulator at {@code acc[accOff..]}) as the {@code dv} plain outputs at {@code out[outOff..]}. */
