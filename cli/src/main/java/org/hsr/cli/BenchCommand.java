@@ -43,7 +43,10 @@ import picocli.CommandLine.Parameters;
                         + "paper's bias (fitted exponent vs 4/5); error: dropped mass and output error of every "
                         + "softmax policy vs its kept fraction."})
 final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", description = "decode, prefill, sparsity or error") String workload;
+    @Parameters(index = "0", description = "decode, prefill, sparsity, error or engine") String workload;
+    @Option(names = "--layers", defaultValue = "32", description = "engine: layers (default ${DEFAULT-VALUE}, Llama-3-8B)") int layers;
+    @Option(names = "--heads", defaultValue = "32", description = "engine: query heads (default ${DEFAULT-VALUE})") int heads;
+    @Option(names = "--kv-heads", defaultValue = "8", description = "engine: kv heads (default ${DEFAULT-VALUE})") int kvHeads;
     @Option(names = "--n", split = ",", description = "key counts (default decode 8192,32768,131072; prefill 2048,4096,8192)") List<Integer> ns;
     @Option(names = "--d", paramLabel = "D", description = "head dimension (default 128; with --keys it comes from the file)")
     Integer dOption;
@@ -85,9 +88,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!List.of("decode", "prefill", "sparsity", "error").contains(workload)) {
-            throw new UsageException("bench workload must be decode, prefill, sparsity or error, got " + workload);
+        if (!List.of("decode", "prefill", "sparsity", "error", "engine").contains(workload)) {
+            throw new UsageException("bench workload must be decode, prefill, sparsity, error or engine, got " + workload);
         }
+        if (workload.equals("engine")) return engine();
         if (distOption != null && !distOption.equals("gaussian") && !distOption.equals("llm")) {
             throw new UsageException("--dist must be gaussian or llm, got " + distOption);
         }
@@ -176,6 +180,52 @@ final class BenchCommand implements Callable<Integer> {
         new CliIO.Outputs().json(json, js).write();
         if (html != null) writeHtml(html, js);
         System.out.println(Report.markdown(results));
+        return 0;
+    }
+
+    /** {@code hsr bench engine}: one decoding token of a whole model's attention, dense and hsr over one cache. */
+    private int engine() throws java.io.IOException {
+        if (keysFile != null) throw new UsageException("bench engine runs on --dist data, not --keys");
+        if (distOption != null && !distOption.equals("gaussian") && !distOption.equals("llm")) {
+            throw new UsageException("--dist must be gaussian or llm, got " + distOption);
+        }
+        CliIO.requirePositive(layers, "--layers");
+        CliIO.requirePositive(heads, "--heads");
+        CliIO.requirePositive(kvHeads, "--kv-heads");
+        CliIO.requirePositive(threads, "--threads");
+        if (heads % kvHeads != 0) throw new UsageException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
+        if (ns != null && ns.size() != 1) throw new UsageException("bench engine takes one --n, got " + ns);
+        int n = ns == null ? (quick ? 4096 : 32768) : ns.get(0);
+        CliIO.requirePositive(n, "--n");
+        int dd = dOption != null ? dOption : 128;
+        CliIO.requirePositive(dd, "--d");
+        CliIO.checkWritable(json, "--json");
+        boolean relu = switch (kind) {
+            case "relu" -> true;
+            case "softmax" -> false;
+            default -> throw new UsageException("--kind must be relu or softmax, got " + kind);
+        };
+        var o = new EngineBench.Options(quick ? Math.min(layers, 4) : layers, heads, kvHeads, dd, n,
+                CliIO.elementType(kv), threads, distOption != null ? distOption : "gaussian", relu,
+                relu ? null : Selection.parse(select));
+        dist = o.dist();
+        d = dd;
+        Progress progress = new Progress(o.layers() + 2);
+        Map<String, Object> js = EngineBench.run(o, progress);
+        progress.done();
+        Map<String, Object> all = header();
+        all.putAll(js);
+        new CliIO.Outputs().json(json, all).write();
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> results = (List<Map<String, Object>>) js.get("results");
+        System.out.printf(java.util.Locale.ROOT, "%d layers x %d heads (%d kv heads), d = %d, n = %d, %s, %d thread(s)%n",
+                o.layers(), heads, kvHeads, dd, n, o.kv().label(), threads);
+        for (var r : results) {
+            System.out.printf(java.util.Locale.ROOT, "%-6s %9.2f ms/token  %8.1f MB read/token  cache %7.1f MB  max rel err %.1e%n",
+                    r.get("method"), (Double) r.get("ms_per_token"), (Double) r.get("bytes_per_token") / 1e6,
+                    ((Number) r.get("cache_bytes")).doubleValue() / 1e6, (Double) r.get("max_rel_err"));
+        }
+        System.out.printf(java.util.Locale.ROOT, "hsr speed-up: %.2fx%n", (Double) js.get("hsr_speedup"));
         return 0;
     }
 

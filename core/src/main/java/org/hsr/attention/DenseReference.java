@@ -56,4 +56,25 @@ public final class DenseReference {
         }
         return out;
     }
+
+    /**
+     * The error measure of every comparison with this reference: the largest per-row relative error in max-norm,
+     * {@code max_i ‖out_i − ref_i‖∞ / ‖ref_i‖∞} over rows of {@code rowLen} (a row whose reference is all zero counts
+     * its own max-norm).
+     */
+    public static double maxRowRelError(float[] out, double[] ref, int rowLen) {
+        if (out.length != ref.length) {
+            throw new IllegalArgumentException("output length " + out.length + " != reference length " + ref.length);
+        }
+        double worst = 0;
+        for (int r = 0; r < ref.length / rowLen; r++) {
+            double diff = 0, norm = 0;
+            for (int t = 0; t < rowLen; t++) {
+                diff = Math.max(diff, Math.abs(out[r * rowLen + t] - ref[r * rowLen + t]));
+                norm = Math.max(norm, Math.abs(ref[r * rowLen + t]));
+            }
+            worst = Math.max(worst, norm == 0 ? diff : diff / norm);
+        }
+        return worst;
+    }
 }

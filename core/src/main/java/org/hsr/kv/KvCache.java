@@ -226,7 +226,17 @@ public final class KvCache implements AutoCloseable {
 
     /** {@link #attend(int, float[], int, int, float[], int)} counting into {@code into} (null: not counted). */
     public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, AttentionStats into) {
+        attend(layer, q, qOff, positions, out, outOff, method, into);
+    }
+
+    /**
+     * {@link #attend(int, float[], int, int, float[], int, AttentionStats)} with {@code how} instead of the cache's
+     * method, so that dense and sparse attention can be compared over one cache.
+     */
+    public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
+                       AttentionStats into) {
         checkLayer(layer);
+        Objects.requireNonNull(how, "method");
         int n = length(layer);
         if (positions < 1 || positions > n) {
             throw new IllegalArgumentException("positions " + positions + " not in [1, " + n + "] (layer " + layer
@@ -237,7 +247,7 @@ public final class KvCache implements AutoCloseable {
         checkValues("q", q, qOff, positions * shape.queryWidth());
         int kvh = shape.kvHeads();
         if (executor == null || kvh == 1) {
-            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, into);
+            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, how, into);
             return;
         }
         CompletableFuture<?>[] done = new CompletableFuture<?>[kvh];
@@ -246,7 +256,7 @@ public final class KvCache implements AutoCloseable {
             headStats[head] = new AttentionStats();
             AttentionStats st = into == null ? null : headStats[head];
             done[h] = CompletableFuture.runAsync(
-                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, st), executor);
+                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st), executor);
         }
         try {
             CompletableFuture.allOf(done).join();
@@ -260,7 +270,7 @@ public final class KvCache implements AutoCloseable {
 
     /** The query heads of kv head {@code kvh} for every position of the block: they share its index and rows. */
     private void attendGroup(int layer, int kvh, int n, int positions, float[] q, int qOff, float[] out, int outOff,
-                             AttentionStats st) {
+                             Method how, AttentionStats st) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
         var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s]);
@@ -268,7 +278,7 @@ public final class KvCache implements AutoCloseable {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
             int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
-            if (method == Method.DENSE) {
+            if (how == Method.DENSE) {
                 dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st);
                 continue;
             }
