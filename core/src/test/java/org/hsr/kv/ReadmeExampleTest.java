@@ -49,12 +49,12 @@ class ReadmeExampleTest {
         }
         List<String> lines = printed.toString(StandardCharsets.UTF_8).lines().toList();
         assertEquals(2, lines.size(), "output: " + lines);
-        Matcher m = Pattern.compile("positions 6000, kept ([0-9.]+)% of keys, cache ([0-9.]+) MB, max \\|hsr - dense\\| "
+        Matcher m = Pattern.compile("positions 4500, kept ([0-9.]+)% of keys, cache ([0-9.]+) MB, max \\|hsr - dense\\| "
                 + "([0-9.e+-]+)").matcher(lines.get(0));
         assertTrue(m.matches(), lines.get(0));
         double kept = Double.parseDouble(m.group(1)), diff = Double.parseDouble(m.group(3));
         assertTrue(kept > 0.5 && kept < 50, "kept " + kept + "%");
         assertTrue(diff < 1e-4, "hsr and dense differ by " + diff); // both within ~1e-5 of float64 on outputs ~1
-        assertEquals("after truncate: 5990 positions", lines.get(1));
+        assertEquals("after truncate: 4490 positions", lines.get(1));
     }
 }
