@@ -37,9 +37,8 @@ public final class SparseAttention {
     private final DenseAttention dense = new DenseAttention();
     private final StoredDenseAttention storedDense = new StoredDenseAttention();
     private final SearchWork work = new SearchWork();
-    /** Ids kept by the last row (for tests); {@code lastKeptCount == -1} means every visible key (dense). */
-    int[] lastKeptIds = new int[64];
-    int lastKeptCount;
+    /** Told every row's kept keys, when set: a hook for tests and diagnostics, off by default. */
+    private RowObserver observer;
     private int valueBytes;
 
     /**
@@ -47,12 +46,18 @@ public final class SparseAttention {
      * or, when {@code k} and {@code v} are null ({@link #stored}), only in the index's own rows.
      */
     public record Keys(HalfSpaceIndex index, float[] k, int kOff, float[] v, int vOff, int indexed, int d, int dv,
-                       float maxKeyNorm) {
+                       float maxKeyNorm, FallbackBackoff backoff) {
+        /** Keys in the caller's arrays, with a fresh fallback memory. */
+        public Keys(HalfSpaceIndex index, float[] k, int kOff, float[] v, int vOff, int indexed, int d, int dv,
+                    float maxKeyNorm) {
+            this(index, k, kOff, v, vOff, indexed, d, dv, maxKeyNorm, new FallbackBackoff());
+        }
+
         /** The keys and values a {@link BlockIndex} with values holds, all of them indexed. */
-        public static Keys stored(BlockIndex index, float maxKeyNorm) {
+        public static Keys stored(BlockIndex index, float maxKeyNorm, FallbackBackoff backoff) {
             if (index.valueDimension() == 0) throw new IllegalArgumentException("the index holds no values");
             return new Keys(index, null, 0, null, 0, index.size(), index.dimension(), index.valueDimension(),
-                    maxKeyNorm);
+                    maxKeyNorm, backoff);
         }
 
         boolean isStored() {
@@ -90,7 +95,6 @@ public final class SparseAttention {
         gatherDirect(keys, visible, q, qOff, threshold);
         double sum = 0;
         int kept = 0;
-        lastKeptCount = 0;
         int[] ids = growIds(threshold.size());
         float[] weights = growWeights(threshold.size());
         for (int i = 0; i < threshold.size(); i++) {
@@ -99,7 +103,6 @@ public final class SparseAttention {
             double s = (double) c * threshold.exactScores()[i];
             float r = (float) (s - cfg.bias());
             if (r <= 0f) continue;
-            remember(threshold.ids()[i]);
             float wt = r;
             for (int a = 1; a < cfg.alpha(); a++) wt *= r;
             ids[kept] = threshold.ids()[i];
@@ -108,6 +111,7 @@ public final class SparseAttention {
         }
         addValues(keys, ids, weights, kept, out, outOff);
         if (sum > 0) Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+        if (observer != null) observer.row(ids, kept, 0);
         count(stats, visible, kept, sum == 0, false);
     }
 
@@ -120,7 +124,7 @@ public final class SparseAttention {
             fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
             return;
         }
-        softmaxOver(keys, q, qOff, threshold.ids(), threshold.exactScores(), threshold.size(), c, out, outOff);
+        softmaxOver(keys, q, qOff, threshold.ids(), threshold.exactScores(), threshold.size(), c, out, outOff, 0);
         count(stats, visible, threshold.size(), false, false);
     }
 
@@ -130,32 +134,53 @@ public final class SparseAttention {
             fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, false);
             return;
         }
-        TopCollector top = new TopCollector(r);
+        if (top == null || top.capacity() != r) top = new TopCollector(r);
+        else top.reset();
         keys.index().search(q, qOff, Math.min(visible, keys.indexed()), top, work);
         for (int j = keys.indexed(); j < visible; j++) {
             float s = (float) Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
             if (s >= top.minCompetitiveScore()) top.collect(j, s);
         }
-        double[] topScores = new double[top.size()];
+        double[] topScores = growScores(top.size());
         for (int i = 0; i < top.size(); i++) topScores[i] = top.scores()[i];
-        softmaxOver(keys, q, qOff, top.ids(), topScores, top.size(), c, out, outOff);
+        softmaxOver(keys, q, qOff, top.ids(), topScores, top.size(), c, out, outOff, 0);
         count(stats, visible, top.size(), false, false);
     }
 
     private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, double e,
                                 float[] out, int outOff, AttentionStats stats) {
-        int[] hint = fallbackHints.computeIfAbsent(keys.index(), k -> new int[2]); // {streak, dense rows left}
-        if (hint[1] > 0) { // recent rows over this index fell back: compute densely without walking first
-            hint[1]--;
+        FallbackBackoff backoff = keys.backoff();
+        if (backoff.skipWalk()) { // recent rows over this index fell back: compute densely without walking first
             fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
             return;
         }
-        if (certifiedEpsilon(keys, visible, q, qOff, cfg, c, e, out, outOff, stats)) {
-            hint[0] = 0;
-        } else {
-            hint[0] = Math.min(hint[0] + 1, 1 + MAX_BACKOFF_LOG2);
-            hint[1] = hint[0] <= 1 ? 0 : 1 << (hint[0] - 1); // 2, 4, .. 2^MAX_BACKOFF_LOG2 rows before the next try
+        if (certifiedEpsilon(keys, visible, q, qOff, cfg, c, e, out, outOff, stats)) backoff.certified();
+        else backoff.fellBack();
+    }
+
+    /**
+     * The {@code epsilon} policy's memory of recent fallbacks over one index: after repeated fallbacks in a row, the
+     * next rows are computed densely without walking, 2, 4, … up to 2^{@link #MAX_BACKOFF_LOG2} of them between
+     * tries. One per index (a kv head of a layer), held by whoever holds the index; not thread-safe.
+     */
+    public static final class FallbackBackoff {
+        private int streak; // fallbacks in a row
+        private int denseRowsLeft; // rows still to compute densely before the next walk
+
+        boolean skipWalk() {
+            if (denseRowsLeft == 0) return false;
+            denseRowsLeft--;
+            return true;
+        }
+
+        void certified() {
+            streak = 0;
+        }
+
+        void fellBack() {
+            streak = Math.min(streak + 1, 1 + MAX_BACKOFF_LOG2);
+            denseRowsLeft = streak <= 1 ? 0 : 1 << (streak - 1);
         }
     }
 
@@ -166,9 +191,6 @@ public final class SparseAttention {
      * while a head that turns peaked is noticed within 32 rows.
      */
     static final int MAX_BACKOFF_LOG2 = 5;
-    // weak keys (indexes compare by identity): a long-lived instance, such as HsrAttention's, that sees a new index per
-    // prefill must not keep the old ones alive
-    private final java.util.WeakHashMap<HalfSpaceIndex, int[]> fallbackHints = new java.util.WeakHashMap<>();
 
     /** The certified walk of {@code epsilon:E}; returns false when the row was computed densely (a fallback row). */
     private boolean certifiedEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c,
@@ -203,16 +225,21 @@ public final class SparseAttention {
     private boolean certify(Keys keys, EpsilonCollector col, float[] q, int qOff, float c, double e, double delta,
                             int visible, float[] out, int outOff, AttentionStats stats) {
         int n = col.size;
-        long[] packed = new long[n]; // candidates by descending score
+        if (packed.length < n) {
+            packed = new long[Math.max(n, 2 * packed.length)];
+            tail = new double[packed.length + 1];
+        }
+        long[] packed = this.packed; // candidates by descending score
         for (int i = 0; i < n; i++) {
             int bits = Float.floatToIntBits(col.score(i));
             int ord = bits < 0 ? ~bits : bits | 0x80000000;
             packed[i] = ((long) ~ord << 32) | i;
         }
-        Arrays.sort(packed);
+        Arrays.sort(packed, 0, n);
         double best = col.best();
         double dropped = col.prunedSum() * Math.exp(delta); // Σ exp(c·(ub − best)) over skipped keys, inflated
-        double[] tail = new double[n + 1]; // tail[i] = Σ_{rank >= i} exp(c·(s − best) + δ)
+        double[] tail = this.tail; // tail[i] = Σ_{rank >= i} exp(c·(s − best) + δ)
+        tail[n] = 0;
         for (int i = n - 1; i >= 0; i--) {
             tail[i] = tail[i + 1] + Math.exp(c * (col.score((int) packed[i]) - best) + delta);
         }
@@ -227,21 +254,34 @@ public final class SparseAttention {
             if (bound <= e) break;
         }
         if (!(bound <= e)) return false;
-        int[] ids = new int[keep];
-        double[] sc = new double[keep];
+        int[] ids = growKeptIds(keep);
+        double[] sc = growScores(keep);
         for (int i = 0; i < keep; i++) {
             ids[i] = col.ids[(int) packed[i]];
             sc[i] = col.exact[(int) packed[i]];
         }
-        softmaxOver(keys, q, qOff, ids, sc, keep, c, out, outOff);
+        softmaxOver(keys, q, qOff, ids, sc, keep, c, out, outOff, bound);
         count(stats, visible, keep, false, false);
         if (stats != null) stats.droppedMassBoundMax = Math.max(stats.droppedMassBoundMax, bound);
-        lastBound = bound;
         return true;
     }
 
-    /** The certified dropped-mass bound of the last {@code epsilon} row (0 for a dense fallback). */
-    double lastBound;
+    // the epsilon path's per-row scratch, grown as needed and reused
+    private long[] packed = new long[0];
+    private double[] tail = new double[1];
+    private int[] keptIds = new int[0];
+    private double[] scoreScratch = new double[0];
+    private TopCollector top;
+
+    private int[] growKeptIds(int n) {
+        if (keptIds.length < n) keptIds = new int[Math.max(n, 2 * keptIds.length)];
+        return keptIds;
+    }
+
+    private double[] growScores(int n) {
+        if (scoreScratch.length < n) scoreScratch = new double[Math.max(n, 2 * scoreScratch.length)];
+        return scoreScratch;
+    }
 
     /**
      * Softmax over the kept keys: {@code Σ exp(s − max)·v / Σ exp(s − max)}, from the float64-accumulated scores the
@@ -249,9 +289,8 @@ public final class SparseAttention {
      * relative weight error of the same size).
      */
     private void softmaxOver(Keys keys, float[] q, int qOff, int[] ids, double[] scores, int count, float c, float[] out,
-                             int outOff) {
-        lastKeptCount = 0;
-        for (int i = 0; i < count; i++) remember(ids[i]);
+                             int outOff, double bound) {
+        if (observer != null) observer.row(ids, count, bound);
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < count; i++) max = Math.max(max, scores[i]);
         double sum = 0;
@@ -336,8 +375,7 @@ public final class SparseAttention {
     private void fallback(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
                           int outOff, AttentionStats stats, boolean countFallback) {
         long scoredBefore = work.keysScored;
-        lastBound = 0;
-        lastKeptCount = -1;
+        if (observer != null) observer.row(null, -1, 0);
         AttentionStats local = new AttentionStats();
         if (keys.isStored()) {
             storedDense.attendGroup(((BlockIndex) keys.index()).stored(), visible, q, qOff, 1, cfg.withScale(c), out,
@@ -357,9 +395,18 @@ public final class SparseAttention {
         }
     }
 
-    private void remember(int id) {
-        if (lastKeptCount == lastKeptIds.length) lastKeptIds = Arrays.copyOf(lastKeptIds, lastKeptCount * 2);
-        lastKeptIds[lastKeptCount++] = id;
+    /** Receives the keys each row kept: a hook for tests and diagnostics. */
+    public interface RowObserver {
+        /**
+         * {@code ids[0..count)} were kept (in no particular order), with {@code droppedMassBound} the certified bound
+         * of an {@code epsilon} row (else 0); {@code count == -1} means the row was computed densely (every visible key).
+         */
+        void row(int[] ids, int count, double droppedMassBound);
+    }
+
+    /** Sets the observer told of every row (null: none, the default). */
+    public void observe(RowObserver observer) {
+        this.observer = observer;
     }
 
     private void count(AttentionStats stats, int visible, long kept, boolean empty, boolean fallback) {

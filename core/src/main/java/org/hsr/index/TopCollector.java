@@ -17,6 +17,11 @@ public final class TopCollector implements HitCollector {
         scores = new float[r];
     }
 
+    /** R: how many keys it keeps. */
+    public int capacity() {
+        return capacity;
+    }
+
     public void reset() {
         size = 0;
     }

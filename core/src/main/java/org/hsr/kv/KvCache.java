@@ -56,6 +56,7 @@ public final class KvCache implements AutoCloseable {
     private final Executor executor; // null: the calling thread
     private final BlockIndex[] index; // (layers × kvHeads)
     private final float[] maxKeyNorm; // (layers × kvHeads) upper bound on every stored key's norm
+    private final SparseAttention.FallbackBackoff[] backoff; // (layers × kvHeads) the epsilon policy's memory
     private final SparseAttention[] sparse; // (kvHeads) scratch per kv head, so heads can run in parallel
     private final StoredDenseAttention[] dense; // (kvHeads)
     private final AttentionStats[] headStats; // (kvHeads) per call, merged into stats
@@ -73,7 +74,11 @@ public final class KvCache implements AutoCloseable {
         int slots = shape.layers() * shape.kvHeads();
         index = new BlockIndex[slots];
         maxKeyNorm = new float[slots];
-        for (int s = 0; s < slots; s++) index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type());
+        backoff = new SparseAttention.FallbackBackoff[slots];
+        for (int s = 0; s < slots; s++) {
+            index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type());
+            backoff[s] = new SparseAttention.FallbackBackoff();
+        }
         sparse = new SparseAttention[shape.kvHeads()];
         dense = new StoredDenseAttention[shape.kvHeads()];
         headStats = new AttentionStats[shape.kvHeads()];
@@ -273,7 +278,7 @@ public final class KvCache implements AutoCloseable {
                              Method how, AttentionStats st) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
-        var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s]);
+        var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s], backoff[s]);
         for (int p = 0; p < positions; p++) {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;

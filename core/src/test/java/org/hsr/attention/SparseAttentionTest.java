@@ -126,6 +126,7 @@ class SparseAttentionTest {
                 index.add(k, n);
                 var keys = new SparseAttention.Keys(index, k, 0, v, 0, n, d, dv, HsrAttention.maxNorm(k, 0, n, d));
                 SparseAttention sparse = new SparseAttention();
+                LastRow last = LastRow.on(sparse);
                 float c = 1f / (float) Math.sqrt(d);
                 AttentionConfig cfg = AttentionConfig.softmax(false);
                 float[] out = new float[dv];
@@ -135,13 +136,13 @@ class SparseAttentionTest {
                     AttentionStats st = new AttentionStats();
                     sparse.attendRow(keys, n, q, 0, cfg, new Selection.Epsilon(e), out, 0, st);
                     rows++;
-                    if (sparse.lastKeptCount < 0) continue; // dense fallback: nothing dropped
+                    if (last.count < 0) continue; // dense fallback: nothing dropped
                     certifiedRows++;
-                    double dropped = droppedMass(scaledScores(q, k, n, d, c), sparse.lastKeptIds, sparse.lastKeptCount);
+                    double dropped = droppedMass(scaledScores(q, k, n, d, c), last.ids, last.count);
                     assertTrue(dropped <= e, kind + " e=" + e + ": dropped " + dropped);
-                    assertTrue(sparse.lastBound >= dropped, kind + ": bound " + sparse.lastBound + " < dropped " + dropped);
-                    assertTrue(sparse.lastBound <= e);
-                    assertEquals(sparse.lastBound, st.droppedMassBoundMax);
+                    assertTrue(last.bound >= dropped, kind + ": bound " + last.bound + " < dropped " + dropped);
+                    assertTrue(last.bound <= e);
+                    assertEquals(last.bound, st.droppedMassBoundMax);
                     // and the output is within the implied bound 2·E·max|V| of the dense output
                     AttentionInput in = AttentionInput.singleHead(q, k, v, 1, n, d, dv);
                     double[] ref = DenseReference.attend(in, cfg);
@@ -149,7 +150,7 @@ class SparseAttentionTest {
                     for (float x : v) maxV = Math.max(maxV, Math.abs(x));
                     for (int t = 0; t < dv; t++) {
                         assertTrue(Math.abs(out[t] - ref[t]) <= 2 * e * maxV + 1e-5, kind + " e=" + e + " kept "
-                                + sparse.lastKeptCount + ": |out - ref| = " + Math.abs(out[t] - ref[t]));
+                                + last.count + ": |out - ref| = " + Math.abs(out[t] - ref[t]));
                     }
                 }
             }
@@ -174,6 +175,7 @@ class SparseAttentionTest {
         index.add(k, n);
         var keys = new SparseAttention.Keys(index, k, 0, v, 0, n, d, dv, HsrAttention.maxNorm(k, 0, n, d));
         SparseAttention sparse = new SparseAttention();
+                LastRow last = LastRow.on(sparse);
         AttentionConfig cfg = AttentionConfig.softmax(false);
         float[] out = new float[dv];
         int walks = 0, fallbacks = 0, certifiedLate = 0;
@@ -186,7 +188,7 @@ class SparseAttentionTest {
             sparse.attendRow(keys, n, q, 0, cfg, new Selection.Epsilon(1e-3), out, 0, st);
             if (st.scoredKeys > n) walks++; // a walk scored keys before the dense pass
             fallbacks += (int) st.fallbackRows;
-            if (peaked && row >= 240 && sparse.lastKeptCount >= 0) certifiedLate++;
+            if (peaked && row >= 240 && last.count >= 0) certifiedLate++;
             double[] ref = DenseReference.attend(AttentionInput.singleHead(q, k, v, 1, n, d, dv), cfg);
             for (int t = 0; t < dv; t++) assertEquals(ref[t], out[t], 2e-3 * (1 + Math.abs(ref[t])), "row " + row);
             if (row == 199) {
@@ -206,6 +208,7 @@ class SparseAttentionTest {
         index.add(k, n);
         var keys = new SparseAttention.Keys(index, k, 0, v, 0, n, d, dv, HsrAttention.maxNorm(k, 0, n, d));
         SparseAttention sparse = new SparseAttention();
+                LastRow last = LastRow.on(sparse);
         double c = 1 / Math.sqrt(d);
         float[] out = new float[dv];
         for (int trial = 0; trial < 20; trial++) {
@@ -216,7 +219,7 @@ class SparseAttentionTest {
             Arrays.sort(order, (a, b) -> s[a] != s[b] ? Double.compare(s[b], s[a]) : Integer.compare(a, b));
             int rr = 1 + r.nextInt(300);
             sparse.attendRow(keys, n, q, 0, AttentionConfig.softmax(false), new Selection.Top(rr), out, 0, null);
-            int[] got = Arrays.copyOf(sparse.lastKeptIds, sparse.lastKeptCount);
+            int[] got = Arrays.copyOf(last.ids, last.count);
             Arrays.sort(got);
             int[] want = new int[rr];
             for (int i = 0; i < rr; i++) want[i] = order[i];
@@ -225,7 +228,7 @@ class SparseAttentionTest {
 
             float t = (float) s[order[50 + trial]];
             sparse.attendRow(keys, n, q, 0, AttentionConfig.softmax(false), new Selection.Threshold(t), out, 0, null);
-            int[] gotT = Arrays.copyOf(sparse.lastKeptIds, sparse.lastKeptCount);
+            int[] gotT = Arrays.copyOf(last.ids, last.count);
             Arrays.sort(gotT);
             int[] wantT = java.util.stream.IntStream.range(0, n).filter(j -> (float) s[j] >= t).toArray();
             // SPEC §2's rounding band: a key within 1e-6·d·|q||k| of the boundary may go either way
@@ -336,5 +339,25 @@ class SparseAttentionTest {
         assertThrows(IllegalArgumentException.class, () -> Selection.parse("top:0"));
         assertThrows(IllegalArgumentException.class, () -> Selection.parse("nearest:3"));
         assertThrows(IllegalArgumentException.class, () -> Selection.parse("threshold:abc"));
+    }
+
+    /** The kept keys of the last row, through the observer hook. */
+    static final class LastRow implements SparseAttention.RowObserver {
+        int[] ids = new int[0];
+        int count;
+        double bound;
+
+        static LastRow on(SparseAttention sparse) {
+            LastRow last = new LastRow();
+            sparse.observe(last);
+            return last;
+        }
+
+        @Override
+        public void row(int[] keptIds, int n, double droppedMassBound) {
+            count = n;
+            bound = droppedMassBound;
+            ids = n < 0 ? new int[0] : Arrays.copyOf(keptIds, n);
+        }
     }
 }
