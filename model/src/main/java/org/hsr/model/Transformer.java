@@ -185,13 +185,17 @@ public final class Transformer {
         return logits;
     }
 
+    /** RoPE of every q or k head of {@code vec} at {@code pos}; see {@link #rope(LlamaModel.Hyper, int, float[], int)}. */
+    private void rope(float[] vec, int pos) {
+        rope(hyper, config.headSize(), vec, pos);
+    }
+
     /**
      * Rotates each pair of every head of {@code vec} (q: nHeads heads, k: nKvHeads) by {@code pos · freq_j}, with
      * {@code freq_j = theta^(-2j/headSize) / factor_j} for pair {@code j} of a head: the pair is {@code (2j, 2j+1)}
      * (adjacent) or {@code (j, j + headSize/2)} (half-split).
      */
-    private void rope(float[] vec, int pos) {
-        int headSize = config.headSize();
+    static void rope(LlamaModel.Hyper hyper, int headSize, float[] vec, int pos) {
         int half = headSize / 2;
         for (int h = 0; h < vec.length / headSize; h++) {
             for (int j = 0; j < half; j++) {
@@ -219,7 +223,7 @@ public final class Transformer {
         matmulNanos += System.nanoTime() - t0;
     }
 
-    private static void addBias(float[] y, float[] bias) {
+    static void addBias(float[] y, float[] bias) {
         if (bias != null) {
             for (int i = 0; i < y.length; i++) {
                 y[i] += bias[i];
