@@ -33,10 +33,9 @@ final class ConvertCommand implements Callable<Integer> {
     String type;
     @Option(names = "--out", required = true, paramLabel = "F", description = "GGUF file to write") Path out;
 
-    @Override
-    public Integer call() throws Exception {
-        CliIO.checkWritable(out, "--out");
-        GgmlType t = switch (type.toLowerCase(Locale.ROOT)) {
+    /** The matrix type of a {@code --type} value. */
+    static GgmlType type(String type) {
+        return switch (type.toLowerCase(Locale.ROOT)) {
             case "f32" -> GgmlType.F32;
             case "f16" -> GgmlType.F16;
             case "bf16" -> GgmlType.BF16;
@@ -44,17 +43,28 @@ final class ConvertCommand implements Callable<Integer> {
             case "q4_0" -> GgmlType.Q4_0;
             default -> throw new UsageException("--type must be f32, f16, bf16, q8_0 or q4_0, got " + type);
         };
+    }
+
+    /** The shape of a {@code --random} name. */
+    static GgufConvert.Shape shape(String name) {
+        GgufConvert.Shape shape = GgufConvert.SHAPES.get(name);
+        if (shape == null) {
+            throw new UsageException("--random: unknown shape " + name + " (known: "
+                    + String.join(", ", new TreeSet<>(GgufConvert.SHAPES.keySet())) + ")");
+        }
+        return shape;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        CliIO.checkWritable(out, "--out");
+        GgmlType t = type(type);
         long start = System.nanoTime();
         if (random != null) {
             if (model != null || tokenizer != null) {
                 throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
             }
-            GgufConvert.Shape shape = GgufConvert.SHAPES.get(random);
-            if (shape == null) {
-                throw new UsageException("--random: unknown shape " + random + " (known: "
-                        + String.join(", ", new TreeSet<>(GgufConvert.SHAPES.keySet())) + ")");
-            }
-            GgufConvert.writeRandom(shape, t, seed, out);
+            GgufConvert.writeRandom(shape(random), t, seed, out);
         } else {
             Llama2Model m = model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
             Tokenizer tok = tokenizer == null ? Tokenizer.loadEmbedded() : Tokenizer.load(tokenizer, m.config().vocabSize());

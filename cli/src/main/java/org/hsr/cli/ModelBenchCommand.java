@@ -21,7 +21,6 @@ import org.hsr.model.LlamaModel;
 import org.hsr.model.Transformer;
 import org.hsr.model.gguf.GgufConvert;
 import org.hsr.model.gguf.GgufModel;
-import org.hsr.model.tensor.GgmlType;
 import org.hsr.model.tensor.TensorKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -65,12 +64,7 @@ final class ModelBenchCommand implements Callable<Integer> {
         CliIO.checkWritable(json, "--json");
         CliIO.requirePositive(steps, "--steps");
         CliIO.requirePositive(pool, "--pool");
-        KvStorage storage;
-        try {
-            storage = KvStorage.parse(kv);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
-        }
+        KvStorage storage = ModelOptions.kvStorage(kv);
         List<Integer> sorted = new ArrayList<>(new TreeSet<>(ns));
         for (int n : sorted) CliIO.requirePositive(n, "--n");
         for (String s : selects) {
@@ -88,14 +82,10 @@ final class ModelBenchCommand implements Callable<Integer> {
         Path tmp = null;
         try {
             if (random != null) {
-                GgufConvert.Shape shape = GgufConvert.SHAPES.get(random);
-                if (shape == null) {
-                    throw new UsageException("--random: unknown shape " + random + " (known: "
-                            + String.join(", ", new TreeSet<>(GgufConvert.SHAPES.keySet())) + ")");
-                }
+                GgufConvert.Shape shape = ConvertCommand.shape(random);
                 tmp = Files.createTempFile("hsr-bench-", ".gguf");
                 long t0 = System.nanoTime();
-                GgufConvert.writeRandom(shape, GgmlType.valueOf(type.toUpperCase()), 1, tmp);
+                GgufConvert.writeRandom(shape, ConvertCommand.type(type), 1, tmp);
                 System.err.printf("hsr model-bench: wrote random %s %s (%d MB) in %.0f s%n", random, type,
                         Files.size(tmp) >> 20, (System.nanoTime() - t0) / 1e9);
                 file = tmp;
@@ -158,11 +148,14 @@ final class ModelBenchCommand implements Callable<Integer> {
                 r.put("other_ms", total - matmul - attention);
                 r.put("kept_frac", kept);
                 r.put("keys_touched_frac", touched);
+                r.put("fallback_rows_frac", after == null ? Double.NaN
+                        : (double) (after.fallbackRows - before.fallbackRows) / (after.rows - before.rows));
+                r.put("dropped_mass_bound_max", after == null ? Double.NaN : after.droppedMassBoundMax);
                 r.put("fill_ms_so_far", fillMs);
                 results.add(r);
                 System.out.printf("%-18s n=%6d  %8.1f ms/token = matmul %7.1f + attention %7.1f + other %5.1f   "
-                        + "kept %.4f  scored %.4f%n", method, n, total, matmul, attention, total - matmul - attention,
-                        kept, touched);
+                        + "kept %.4f  scored %.4f  dense-fallback rows %.3f%n", method, n, total, matmul, attention,
+                        total - matmul - attention, kept, touched, r.get("fallback_rows_frac"));
                 System.out.flush();
             }
         }
@@ -190,6 +183,8 @@ final class ModelBenchCommand implements Callable<Integer> {
         c.visibleKeys = s.visibleKeys;
         c.scoredKeys = s.scoredKeys;
         c.keptKeys = s.keptKeys;
+        c.rows = s.rows;
+        c.fallbackRows = s.fallbackRows;
         return c;
     }
 }

@@ -86,14 +86,7 @@ final class ModelOptions {
         }
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         CliIO.requirePositive(t, "--threads");
-        KvStorage storage = null;
-        if (kv != null) {
-            try {
-                storage = KvStorage.parse(kv);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
-            }
-        }
+        KvStorage storage = kv == null ? null : kvStorage(kv);
         if (model != null && Files.isRegularFile(model) && GgufFile.isGguf(model)) {
             LlamaModel m;
             try {
@@ -130,6 +123,15 @@ final class ModelOptions {
                     lm.output(), lm.matmul(), lm.resources());
         }
         return new Loaded(lm, tok, storage != null ? storage : KvStorage.FP32, "llama2.c");
+    }
+
+    /** The KV type of a {@code --kv} value. */
+    static KvStorage kvStorage(String kv) {
+        try {
+            return KvStorage.parse(kv);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
+        }
     }
 
     /** The tokenizer of {@code --tokenizer} (which must match the model's vocabulary), or the embedded one. */

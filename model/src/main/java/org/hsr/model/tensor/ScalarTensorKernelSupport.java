@@ -32,18 +32,20 @@ public final class ScalarTensorKernelSupport implements TensorKernelSupport {
 
     @Override
     public float dotF16(MemorySegment w, long off, float[] x, int xOff, int n) {
-        float s = 0;
-        for (int i = 0; i < n; i++) {
-            s += Float.float16ToFloat(w.get(I16_LE, off + 2L * i)) * x[xOff + i];
-        }
-        return s;
+        return dot16(w, off, x, xOff, n, false);
     }
 
     @Override
     public float dotBF16(MemorySegment w, long off, float[] x, int xOff, int n) {
+        return dot16(w, off, x, xOff, n, true);
+    }
+
+    /** The 16-bit types: {@code brain} selects bf16, else fp16. */
+    private static float dot16(MemorySegment w, long off, float[] x, int xOff, int n, boolean brain) {
         float s = 0;
         for (int i = 0; i < n; i++) {
-            s += Quantizer.bf16ToFloat(w.get(I16_LE, off + 2L * i)) * x[xOff + i];
+            short h = w.get(I16_LE, off + 2L * i);
+            s += (brain ? Quantizer.bf16ToFloat(h) : Float.float16ToFloat(h)) * x[xOff + i];
         }
         return s;
     }

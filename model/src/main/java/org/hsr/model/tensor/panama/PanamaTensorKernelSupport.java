@@ -70,57 +70,47 @@ public final class PanamaTensorKernelSupport implements TensorKernelSupport {
 
     @Override
     public float dotF16(MemorySegment w, long off, float[] x, int xOff, int n) {
-        if (n < 2 * L) {
-            return SCALAR.dotF16(w, off, x, xOff, n);
-        }
-        // two accumulators: the fp16 decode (widen, mask, shift, scale) is the bottleneck, not the fma chain
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        int i = 0;
-        for (; i <= n - 2 * L; i += 2 * L) {
-            acc0 = fma(halfs(w, off + 2L * i), FloatVector.fromArray(F, x, xOff + i), acc0);
-            acc1 = fma(halfs(w, off + 2L * (i + L)), FloatVector.fromArray(F, x, xOff + i + L), acc1);
-        }
-        for (; i <= n - L; i += L) {
-            acc0 = fma(halfs(w, off + 2L * i), FloatVector.fromArray(F, x, xOff + i), acc0);
-        }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        return s + SCALAR.dotF16(w, off + 2L * i, x, xOff + i, n - i);
-    }
-
-    /**
-     * L fp16 values as floats: the exponent and mantissa shifted into fp32 position and scaled by 2^112 (exact for
-     * normal and subnormal halves; the weights of a model are finite), then the sign.
-     */
-    private static FloatVector halfs(MemorySegment w, long off) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, w, off, LE).convertShape(VectorOperators.S2I, I, 0);
-        FloatVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats()
-                .mul(HALF_EXPONENT_SCALE);
-        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
-        return magnitude.reinterpretAsInts().or(sign).reinterpretAsFloats();
+        return n < 2 * L ? SCALAR.dotF16(w, off, x, xOff, n) : dot16(w, off, x, xOff, n, false);
     }
 
     @Override
     public float dotBF16(MemorySegment w, long off, float[] x, int xOff, int n) {
-        if (n < 2 * L) {
-            return SCALAR.dotBF16(w, off, x, xOff, n);
-        }
+        return n < 2 * L ? SCALAR.dotBF16(w, off, x, xOff, n) : dot16(w, off, x, xOff, n, true);
+    }
+
+    /**
+     * The 16-bit types: {@code brain} selects bf16, else fp16. Two accumulators: the decode (widen, mask, shift,
+     * scale) is the bottleneck, not the fma chain.
+     */
+    private static float dot16(MemorySegment w, long off, float[] x, int xOff, int n, boolean brain) {
         FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
         int i = 0;
         for (; i <= n - 2 * L; i += 2 * L) {
-            acc0 = fma(bf16s(w, off + 2L * i), FloatVector.fromArray(F, x, xOff + i), acc0);
-            acc1 = fma(bf16s(w, off + 2L * (i + L)), FloatVector.fromArray(F, x, xOff + i + L), acc1);
+            acc0 = fma(widen(w, off + 2L * i, brain), FloatVector.fromArray(F, x, xOff + i), acc0);
+            acc1 = fma(widen(w, off + 2L * (i + L), brain), FloatVector.fromArray(F, x, xOff + i + L), acc1);
         }
         for (; i <= n - L; i += L) {
-            acc0 = fma(bf16s(w, off + 2L * i), FloatVector.fromArray(F, x, xOff + i), acc0);
+            acc0 = fma(widen(w, off + 2L * i, brain), FloatVector.fromArray(F, x, xOff + i), acc0);
         }
         float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        return s + SCALAR.dotBF16(w, off + 2L * i, x, xOff + i, n - i);
+        return s + (brain ? SCALAR.dotBF16(w, off + 2L * i, x, xOff + i, n - i)
+                : SCALAR.dotF16(w, off + 2L * i, x, xOff + i, n - i));
     }
 
-    /** L bf16 values as floats: each is the upper half of an fp32 pattern. */
-    private static FloatVector bf16s(MemorySegment w, long off) {
+    /**
+     * L 16-bit values as floats. bf16: the upper half of an fp32 pattern. fp16: the exponent and mantissa shifted
+     * into fp32 position and scaled by 2^112 (exact for normal and subnormal halves; the weights of a model are
+     * finite), then the sign.
+     */
+    private static FloatVector widen(MemorySegment w, long off, boolean brain) {
         IntVector h = (IntVector) ShortVector.fromMemorySegment(S, w, off, LE).convertShape(VectorOperators.S2I, I, 0);
-        return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        if (brain) {
+            return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+        FloatVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats()
+                .mul(HALF_EXPONENT_SCALE);
+        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        return magnitude.reinterpretAsInts().or(sign).reinterpretAsFloats();
     }
 
     @Override
