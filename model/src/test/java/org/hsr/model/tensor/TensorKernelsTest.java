@@ -137,7 +137,12 @@ class TensorKernelsTest {
             a.apply(m, x, one);
             b.apply(m, x, three);
         }
-        assertEquals(java.util.Arrays.toString(one), java.util.Arrays.toString(three));
-        for (int i = 0; i < rows; i++) assertEquals(m.dotRow(i, x), one[i]);
+        // the same kernel per row; not bit-equal in general, as the Vector API's reduceLanes order may differ
+        // between interpreted and compiled code
+        for (int i = 0; i < rows; i++) {
+            float single = m.dotRow(i, x);
+            assertEquals(single, one[i], 1e-5 * (1 + Math.abs(single)), "row " + i);
+            assertEquals(single, three[i], 1e-5 * (1 + Math.abs(single)), "row " + i);
+        }
     }
 }
