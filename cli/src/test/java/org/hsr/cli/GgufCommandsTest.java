@@ -77,6 +77,24 @@ class GgufCommandsTest {
     }
 
     @Test
+    void modelBenchRunsEveryMethodOnARandomShape() throws Exception {
+        Path js = tmp.resolve("bench.json");
+        CliRun r = CliRun.run("model-bench", "--random", "tiny", "--n", "64,128", "--steps", "1", "--select",
+                "dense,top:8,epsilon:0.5", "--threads", "1", "--json", js.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(js.toFile());
+        assertEquals(8, j.get("results").size()); // runner dense + 3 hsr selections, at 2 contexts
+        for (JsonNode row : j.get("results")) {
+            double total = row.get("ms_per_token").asDouble();
+            assertTrue(row.get("matmul_ms").asDouble() + row.get("attention_ms").asDouble() <= total + 1e-9, row.toString());
+        }
+        JsonNode top = j.get("results").get(5); // methods in order, contexts within: hsr top:8 at n = 128
+        assertEquals("hsr top:8", top.get("method").asText());
+        assertTrue(top.get("kept_frac").asDouble() < 0.1, top.toString());
+        assertEquals(2, CliRun.run("model-bench", "--random", "tiny", "--model", "x.gguf").code());
+    }
+
+    @Test
     void errorsAreOneLineWithTheRightExitCode() throws Exception {
         Path bad = tmp.resolve("bad.gguf");
         byte[] head = Files.readAllBytes(f32);

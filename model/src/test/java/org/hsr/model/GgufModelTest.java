@@ -82,6 +82,21 @@ class GgufModelTest {
         assertTrue(q8Loss != f32Loss, "the Q8_0 file must actually be quantised");
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"F16, 0.002", "BF16, 0.02", "Q4_0, 0.2"})
+    void otherStoredTypesStayCloseToF32(GgmlType type, double nats) throws Exception {
+        Path p = dir.resolve("s-" + type + ".gguf");
+        GgufConvert.writeLlama2c(ModelFixtures.MODEL, ModelFixtures.TOKENIZER, type, p);
+        int[] tokens = ModelFixtures.TOKENIZER.encode(ModelFixtures.GREEDY);
+        double f32Loss = Perplexity.teacherForced(ModelFixtures.MODEL, tokens,
+                new DenseSoftmaxAttention(ModelFixtures.MODEL.config())).meanNll();
+        try (LlamaModel m = GgufModel.load(p, 0, 1)) {
+            assertEquals(type, m.layers()[0].wq().type());
+            double loss = Perplexity.teacherForced(m, tokens, new DenseSoftmaxAttention(m.config())).meanNll();
+            assertTrue(Math.abs(loss - f32Loss) < nats, type + ": " + loss + " vs F32 " + f32Loss);
+        }
+    }
+
     @Test
     void theTokenizerFromTheFileEncodesAsTheLlama2cOne() throws Exception {
         TextTokenizer fromFile;
