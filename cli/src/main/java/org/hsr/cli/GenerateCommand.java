@@ -6,16 +6,15 @@ import java.util.concurrent.Callable;
 import org.hsr.model.AttentionBackend;
 import org.hsr.model.Generation;
 import org.hsr.model.Generator;
-import org.hsr.model.Llama2Model;
 import org.hsr.model.Sampler;
-import org.hsr.model.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hsr generate}: text from a llama2.c-format model, with dense or HSR attention (SPEC §7). */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generate text with a llama2.c-format model (default: the embedded stories260K).")
+        description = "Generate text with a llama2.c or GGUF model (default: the embedded stories260K), streaming "
+                + "tokens as they come.")
 final class GenerateCommand implements Callable<Integer> {
 
     @Mixin ModelOptions options;
@@ -47,18 +46,29 @@ final class GenerateCommand implements Callable<Integer> {
         CliIO.checkWritable(json, "--json");
         long s = seed != null ? seed : System.currentTimeMillis();
 
-        Llama2Model model = options.loadModel();
-        Tokenizer tokenizer = options.loadTokenizer(model);
-        AttentionBackend backend = options.backend(model.config());
-        Generation g = new Generator(model, tokenizer).generate(prompt, steps, new Sampler(temperature, topp, s), backend);
+        try (ModelOptions.Loaded loaded = options.load()) {
+            return generate(loaded, s);
+        }
+    }
 
-        System.out.println(g.text());
+    private int generate(ModelOptions.Loaded loaded, long s) throws Exception {
+        AttentionBackend backend = options.backend(loaded);
+        Generator generator = new Generator(loaded.model(), loaded.tokenizer());
+        // stream: the prompt as the tokenizer reads it back, then each token's bytes as it is sampled
+        int[] promptTokens = loaded.tokenizer().encode(prompt);
+        System.out.print(loaded.tokenizer().decode(promptTokens));
+        System.out.flush();
+        Generation g = generator.generate(prompt, steps, new Sampler(temperature, topp, s), backend, (t, bytes) -> {
+            System.out.write(bytes, 0, bytes.length);
+            System.out.flush();
+        });
+        System.out.println();
         System.out.flush();
         System.err.printf("hsr generate: %d tokens (%d from the prompt), %.1f tok/s%s%n", g.tokens().size(),
                 g.promptTokens(), g.tokPerS(), g.stats() == null ? ""
                         : String.format(", %.2f%% of visible keys kept", 100 * g.stats().keptFraction()));
         if (json != null) {
-            Map<String, Object> js = options.describe(model, tokenizer, g.stats());
+            Map<String, Object> js = options.describe(loaded, g.stats());
             js.put("prompt", prompt);
             js.put("steps", steps);
             js.put("temperature", temperature);

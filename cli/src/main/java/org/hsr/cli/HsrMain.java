@@ -19,7 +19,9 @@ import picocli.CommandLine.Command;
 @Command(name = "hsr", mixinStandardHelpOptions = true, version = "hsr-attention 0.1.0",
         description = "Sparse attention by half-space reporting: exact ReLU^alpha and certified softmax.",
         subcommands = {SearchCommand.class, AttendCommand.class, BenchCommand.class, GenerateCommand.class,
-                PerplexityCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                PerplexityCommand.class, InfoCommand.class, ConvertCommand.class, ModelBenchCommand.class,
+                DemoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class HsrMain implements Runnable {
 
     static boolean debug;

@@ -1,6 +1,7 @@
 package org.hsr.cli;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -12,25 +13,48 @@ import org.hsr.model.AttentionBackend;
 import org.hsr.model.DenseReluAttention;
 import org.hsr.model.DenseSoftmaxAttention;
 import org.hsr.model.Llama2Config;
+import org.hsr.model.KvStorage;
 import org.hsr.model.Llama2Model;
+import org.hsr.model.LlamaModel;
+import org.hsr.model.TextTokenizer;
 import org.hsr.model.Tokenizer;
+import org.hsr.model.gguf.GgufFile;
+import org.hsr.model.gguf.GgufModel;
+import org.hsr.model.gguf.GgufTokenizers;
+import org.hsr.model.tensor.Matmul;
+import org.hsr.model.tensor.TensorKernels;
 import org.hsr.simd.Kernels;
 import picocli.CommandLine.Option;
 
 /**
- * The options {@code generate} and {@code perplexity} share (SPEC §7): the model and tokenizer files (default: the
- * embedded stories260K and tok512) and the attention backend of the forward pass. {@link #backend} is the one place
- * that turns the attention flags into an {@link AttentionBackend}.
+ * The options {@code generate} and {@code perplexity} share (SPEC §7): the model file (a llama2.c {@code .bin} or a
+ * GGUF file, recognised from its contents; default: the embedded stories260K), the tokenizer (the GGUF file's own,
+ * or a llama2.c tokenizer file; default: the embedded tok512 for llama2.c models), the context, threads and KV
+ * storage, and the attention backend of the forward pass. {@link #backend} is the one place that turns the attention
+ * flags into an {@link AttentionBackend}.
  */
 final class ModelOptions {
 
     @Option(names = "--model", paramLabel = "M",
-            description = "llama2.c version-0 model file (default: the embedded stories260K)")
+            description = "llama2.c version-0 .bin or GGUF (v2/v3) model file (default: the embedded stories260K)")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "T",
-            description = "llama2.c tokenizer file (default: the embedded tok512)")
+            description = "llama2.c tokenizer file (default: the GGUF file's own tokenizer, or the embedded tok512)")
     Path tokenizer;
+
+    @Option(names = "--context", defaultValue = "0", paramLabel = "N",
+            description = "positions to size the KV cache for (default: the model's; GGUF models capped at "
+                    + GgufModel.DEFAULT_CONTEXT_CAP + ")")
+    int context;
+
+    @Option(names = "--kv", paramLabel = "TYPE",
+            description = "KV cache element type fp32, bf16 or fp16 (default: fp32 for llama2.c models, fp16 for "
+                    + "GGUF ones, llama.cpp's default)")
+    String kv;
+
+    @Option(names = "--threads", paramLabel = "T", description = "matmul threads (default: the available processors)")
+    Integer threads;
 
     @Option(names = "--attention", defaultValue = "dense", description = "dense or hsr (default: ${DEFAULT-VALUE})")
     String attention;
@@ -47,9 +71,67 @@ final class ModelOptions {
     @Option(names = "--select", description = "softmax key selection for --attention hsr: threshold:T, top:R or epsilon:E")
     String select;
 
-    /** The model of {@code --model}, or the embedded one. */
-    Llama2Model loadModel() throws IOException {
-        return model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
+    /** A model ready to run, with its tokenizer and KV storage type. Close it to unmap a GGUF file. */
+    record Loaded(LlamaModel model, TextTokenizer tokenizer, KvStorage kv, String format) implements AutoCloseable {
+        @Override
+        public void close() {
+            model.close();
+        }
+    }
+
+    /** The model of {@code --model} (or the embedded one) with its tokenizer, context, threads and KV type. */
+    Loaded load() throws IOException {
+        if (context < 0) {
+            throw new UsageException("--context must be >= 0, got " + context);
+        }
+        int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        CliIO.requirePositive(t, "--threads");
+        KvStorage storage = kv == null ? null : kvStorage(kv);
+        if (model != null && Files.isRegularFile(model) && GgufFile.isGguf(model)) {
+            LlamaModel m;
+            try {
+                m = GgufModel.load(model, context, t);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--context: " + e.getMessage());
+            }
+            try {
+                TextTokenizer tok;
+                if (tokenizer != null) {
+                    tok = Tokenizer.load(tokenizer, m.config().vocabSize());
+                } else {
+                    try (GgufFile f = GgufFile.open(model)) {
+                        tok = GgufTokenizers.load(f);
+                    }
+                }
+                return new Loaded(m, tok, storage != null ? storage : KvStorage.FP16, "gguf");
+            } catch (IOException | RuntimeException e) {
+                m.close();
+                throw e;
+            }
+        }
+        Llama2Model m = model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
+        Tokenizer tok = loadTokenizer(m);
+        Llama2Config c = m.config();
+        if (context > c.seqLen()) {
+            throw new UsageException("--context " + context + " exceeds the model's seq_len " + c.seqLen());
+        }
+        LlamaModel lm = LlamaModel.of(m, new Matmul(t));
+        if (context > 0) {
+            Llama2Config shorter = new Llama2Config(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(),
+                    c.vocabSize(), context, c.sharedClassifier());
+            lm = new LlamaModel(lm.source(), shorter, lm.hyper(), lm.embedding(), lm.layers(), lm.outputNorm(),
+                    lm.output(), lm.matmul(), lm.resources());
+        }
+        return new Loaded(lm, tok, storage != null ? storage : KvStorage.FP32, "llama2.c");
+    }
+
+    /** The KV type of a {@code --kv} value. */
+    static KvStorage kvStorage(String kv) {
+        try {
+            return KvStorage.parse(kv);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
+        }
     }
 
     /** The tokenizer of {@code --tokenizer} (which must match the model's vocabulary), or the embedded one. */
@@ -64,6 +146,11 @@ final class ModelOptions {
                     + t.vocabSize() + " tokens: pass its --tokenizer");
         }
         return t;
+    }
+
+    /** The backend of this command's flags over the loaded model, storing keys and values as its KV type. */
+    AttentionBackend backend(Loaded loaded) {
+        return loaded.kv().wrap(backend(loaded.model().config()));
     }
 
     /** The backend of this command's flags. */
@@ -120,10 +207,14 @@ final class ModelOptions {
     }
 
     /** The JSON fields describing the model and the attention backend, and the backend's statistics. */
-    Map<String, Object> describe(Llama2Model m, Tokenizer t, AttentionStats stats) {
+    Map<String, Object> describe(Loaded l, AttentionStats stats) {
         Map<String, Object> js = new LinkedHashMap<>();
-        js.put("model", m.source());
-        js.put("tokenizer", t.source());
+        js.put("model", l.model().source());
+        js.put("format", l.format());
+        js.put("tokenizer", l.tokenizer().source());
+        js.put("context", l.model().config().seqLen());
+        js.put("kv", l.kv().flag());
+        js.put("threads", l.model().matmul().threads());
         js.put("attention", attention);
         js.put("kind", kind);
         if (kind.equals("relu")) {
@@ -134,6 +225,7 @@ final class ModelOptions {
             js.put("select", select);
         }
         js.put("kernels", Kernels.impl().name());
+        js.put("tensor_kernels", TensorKernels.impl().name());
         // kept_frac_mean: kept keys over visible keys, summed over every (layer, head, position) row
         js.put("kept_frac_mean", stats == null ? null : stats.keptFraction());
         if (stats != null) {

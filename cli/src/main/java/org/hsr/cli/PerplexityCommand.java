@@ -7,9 +7,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.hsr.model.AttentionBackend;
-import org.hsr.model.Llama2Model;
 import org.hsr.model.Perplexity;
-import org.hsr.model.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -29,15 +27,19 @@ final class PerplexityCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CliIO.checkWritable(json, "--json");
         String s = readText(text);
-        Llama2Model model = options.loadModel();
-        Tokenizer tokenizer = options.loadTokenizer(model);
-        AttentionBackend backend = options.backend(model.config());
-        Perplexity.Result r = Perplexity.teacherForced(model, tokenizer, s, backend);
+        try (ModelOptions.Loaded loaded = options.load()) {
+            return score(loaded, s);
+        }
+    }
+
+    private int score(ModelOptions.Loaded loaded, String s) throws Exception {
+        AttentionBackend backend = options.backend(loaded);
+        Perplexity.Result r = Perplexity.teacherForced(loaded.model(), loaded.tokenizer(), s, backend);
 
         System.out.printf("hsr perplexity: %d tokens, mean NLL %.4f nats/token, perplexity %.4f%n", r.tokens(),
                 r.meanNll(), r.perplexity());
         if (json != null) {
-            Map<String, Object> js = options.describe(model, tokenizer, r.stats());
+            Map<String, Object> js = options.describe(loaded, r.stats());
             js.put("text_file", text.toString());
             js.put("tokens", r.tokens());
             js.put("mean_nll", r.meanNll());

@@ -5,43 +5,64 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Text generation as llama2.c's {@code generate}: the prompt is encoded (with BOS), fed through the model position by
- * position, then tokens are sampled until {@code steps} new tokens were produced, the model emits BOS (which delimits
- * stories), or the context is full.
+ * Text generation as llama2.c's {@code generate}: the prompt is encoded (with BOS where the model adds one), fed
+ * through the model position by position, then tokens are sampled until {@code steps} new tokens were produced, the
+ * model emits a token that ends the text (BOS for llama2.c's stories, EOS or end-of-turn for GGUF models), or the
+ * context is full.
  *
  * <p>Unlike llama2.c's {@code -n}, {@code steps} counts generated tokens only, not the prompt's.
  */
 public final class Generator {
 
-    private final Llama2Model model;
-    private final Tokenizer tokenizer;
+    /** Receives each generated token as it is sampled, with the bytes it adds to the text. */
+    @FunctionalInterface
+    public interface TokenListener {
+        void token(int token, byte[] bytes);
+    }
+
+    private final LlamaModel model;
+    private final TextTokenizer tokenizer;
 
     /**
      * @throws IllegalArgumentException if the tokenizer's vocabulary size is not the model's
      */
     public Generator(Llama2Model model, Tokenizer tokenizer) {
+        this(LlamaModel.of(Objects.requireNonNull(model, "model")), tokenizer);
+    }
+
+    /**
+     * @throws IllegalArgumentException if the tokenizer's vocabulary size is not the model's
+     */
+    public Generator(LlamaModel model, TextTokenizer tokenizer) {
         this.model = Objects.requireNonNull(model, "model");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         checkVocab(model, tokenizer);
     }
 
-    static void checkVocab(Llama2Model model, Tokenizer tokenizer) {
+    static void checkVocab(LlamaModel model, TextTokenizer tokenizer) {
         if (tokenizer.vocabSize() != model.config().vocabSize()) {
             throw new IllegalArgumentException("tokenizer " + tokenizer.source() + " has " + tokenizer.vocabSize()
                     + " tokens, model " + model.source() + " has vocab_size " + model.config().vocabSize());
         }
     }
 
+    /** {@link #generate(String, int, Sampler, AttentionBackend, TokenListener)} without a listener. */
+    public Generation generate(String prompt, int steps, Sampler sampler, AttentionBackend backend) {
+        return generate(prompt, steps, sampler, backend, (t, b) -> { });
+    }
+
     /**
      * Generates up to {@code steps} tokens after {@code prompt}.
      *
-     * @param prompt  the text to continue; empty starts from BOS alone
-     * @param steps   maximum number of tokens to generate (&gt;= 0)
-     * @param sampler picks each next token
-     * @param backend the attention of the forward pass; reset at the start
+     * @param prompt   the text to continue; empty starts from BOS alone
+     * @param steps    maximum number of tokens to generate (&gt;= 0)
+     * @param sampler  picks each next token
+     * @param backend  the attention of the forward pass; reset at the start
+     * @param listener told of every generated token that continues the text, as it comes
      * @throws IllegalArgumentException if the prompt does not fit in the model's context
      */
-    public Generation generate(String prompt, int steps, Sampler sampler, AttentionBackend backend) {
+    public Generation generate(String prompt, int steps, Sampler sampler, AttentionBackend backend,
+                               TokenListener listener) {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(sampler, "sampler");
         if (steps < 0) {
@@ -83,11 +104,12 @@ public final class Generator {
             } else {
                 next = sampler.sample(logits);
                 generated++;
-                if (next == Tokenizer.BOS) {
+                if (tokenizer.endsText(next)) {
                     pos++;
-                    break; // BOS delimits sequences: the story is over
+                    break; // BOS (stories) or EOS: the text is over
                 }
                 tokens.add(next);
+                listener.token(next, tokenizer.tokenBytes(token, next));
             }
             token = next;
             pos++;

@@ -29,6 +29,11 @@ public final class Perplexity {
      * @throws IllegalArgumentException if there are fewer than 2 tokens or more than the context holds
      */
     public static Result teacherForced(Llama2Model model, int[] tokens, AttentionBackend backend) {
+        return teacherForced(LlamaModel.of(model), tokens, backend);
+    }
+
+    /** Scores {@code tokens[1..]} under {@code model}; see {@link #teacherForced(Llama2Model, int[], AttentionBackend)}. */
+    public static Result teacherForced(LlamaModel model, int[] tokens, AttentionBackend backend) {
         Objects.requireNonNull(tokens, "tokens");
         int seqLen = model.config().seqLen();
         if (tokens.length < 2) {
@@ -61,6 +66,11 @@ public final class Perplexity {
      *                                  match the model
      */
     public static Result teacherForced(Llama2Model model, Tokenizer tokenizer, String text, AttentionBackend backend) {
+        return teacherForced(LlamaModel.of(model), tokenizer, text, backend);
+    }
+
+    /** Encodes {@code text} with {@code tokenizer} and scores it under {@code model}. */
+    public static Result teacherForced(LlamaModel model, TextTokenizer tokenizer, String text, AttentionBackend backend) {
         Generator.checkVocab(model, tokenizer);
         int seqLen = model.config().seqLen();
         int atLeast = tokenizer.minTokens(text);

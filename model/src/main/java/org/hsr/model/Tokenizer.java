@@ -1,6 +1,5 @@
 package org.hsr.model;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -22,9 +21,13 @@ import java.util.Map;
  * 3..258 are the byte-fallback tokens {@code <0x00>..<0xFF>}; pieces carry a leading space where SentencePiece has
  * "▁". The file does not store the vocabulary size: {@link #load(Path, int)} checks it against the model's.
  *
+ * <p>The same algorithm serves the SentencePiece vocabularies of GGUF {@code llama} models
+ * ({@link #sentencePiece}), whose special and byte tokens may sit at other ids: there BOS, EOS and the byte tokens
+ * come from the file, control tokens produce no text, and generation stops at EOS (llama2.c's stories stop at BOS).
+ *
  * <p>Instances are immutable and thread-safe.
  */
-public final class Tokenizer {
+public final class Tokenizer implements TextTokenizer {
 
     /** Class-path resource (next to this class) of the tokenizer that ships with the project. */
     public static final String EMBEDDED_RESOURCE = "tok512.bin";
@@ -45,16 +48,97 @@ public final class Tokenizer {
     private final float[] scores;             // (vocabSize) merge priority: higher merges first
     private final int maxTokenLength;
     private final Map<String, Integer> ids;   // piece bytes as an ISO-8859-1 string (one char per byte) -> id
+    private final int bos, eos;               // the start and end tokens (-1: none)
+    private final boolean addBos;             // whether encode() starts with BOS
+    private final int[] byteTokens;           // (256) the id of <0xXX> for byte XX
+    private final boolean[] control;          // (vocabSize) tokens that produce no text
+    private final int[] stops;                // tokens that end generation
 
-    private Tokenizer(String source, byte[][] pieces, float[] scores, int maxTokenLength) {
+    private Tokenizer(String source, byte[][] pieces, float[] scores, int maxTokenLength, int bos, int eos,
+                      boolean addBos, int[] byteTokens, boolean[] control, int[] stops) {
         this.source = source;
         this.pieces = pieces;
         this.scores = scores;
         this.maxTokenLength = maxTokenLength;
+        this.bos = bos;
+        this.eos = eos;
+        this.addBos = addBos;
+        this.byteTokens = byteTokens;
+        this.control = control;
+        this.stops = stops;
         this.ids = new HashMap<>(pieces.length * 2);
         for (int i = 0; i < pieces.length; i++) {
             ids.putIfAbsent(key(pieces[i]), i); // like llama2.c's sorted lookup, duplicates resolve to one id
         }
+    }
+
+    /** A llama2.c tokenizer: BOS 1, EOS 2, bytes at 3..258, generation stops at BOS. */
+    private static Tokenizer llama2c(String source, byte[][] pieces, float[] scores, int maxTokenLength) {
+        int[] byteTokens = new int[256];
+        for (int b = 0; b < 256; b++) byteTokens[b] = b + BYTE_OFFSET;
+        boolean[] control = new boolean[pieces.length];
+        control[BOS] = true;
+        control[EOS] = true;
+        return new Tokenizer(source, pieces, scores, maxTokenLength, BOS, EOS, true, byteTokens, control,
+                new int[] {BOS});
+    }
+
+    /**
+     * A SentencePiece-BPE tokenizer from a GGUF {@code llama} vocabulary.
+     *
+     * @param source     for messages
+     * @param pieces     the tokens as stored ({@code ▁} for a space; byte tokens {@code <0xXX>})
+     * @param scores     (vocabSize) merge priorities
+     * @param control    (vocabSize) tokens that produce no text (GGUF token types control, unknown, unused)
+     * @param bos        the BOS id (-1: none)
+     * @param eos        the EOS id (-1: none)
+     * @param addBos     whether encode() starts with BOS
+     * @param stops      ids that end generation (EOS, end-of-turn)
+     * @throws ModelFormatException if a byte token {@code <0xXX>} is missing or the arrays disagree in length
+     */
+    public static Tokenizer sentencePiece(String source, String[] pieces, float[] scores, boolean[] control, int bos,
+                                          int eos, boolean addBos, int[] stops) throws ModelFormatException {
+        String what = "tokenizer of " + source;
+        if (scores.length != pieces.length || control.length != pieces.length) {
+            throw new ModelFormatException(what + ": " + pieces.length + " tokens but " + scores.length
+                    + " scores and " + control.length + " token types");
+        }
+        byte[][] bytes = new byte[pieces.length][];
+        int maxLen = 1;
+        for (int i = 0; i < pieces.length; i++) {
+            bytes[i] = pieces[i].replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            maxLen = Math.max(maxLen, bytes[i].length);
+        }
+        int[] byteTokens = new int[256];
+        Arrays.fill(byteTokens, -1);
+        for (int i = 0; i < pieces.length; i++) {
+            String p = pieces[i];
+            if (p.length() == 6 && p.startsWith("<0x") && p.endsWith(">")) {
+                try {
+                    int b = Integer.parseInt(p.substring(3, 5), 16);
+                    if (byteTokens[b] < 0) byteTokens[b] = i;
+                } catch (NumberFormatException ignored) {
+                    // an ordinary piece that looks like one
+                }
+            }
+        }
+        for (int b = 0; b < 256; b++) {
+            if (byteTokens[b] < 0) {
+                throw new ModelFormatException(what + ": byte token " + String.format("<0x%02X>", b) + " is missing "
+                        + "(a SentencePiece vocabulary needs all 256 for byte fallback)");
+            }
+        }
+        for (int id : new int[] {bos, eos}) {
+            if (id >= pieces.length) {
+                throw new ModelFormatException(what + ": special token id " + id + " is outside the vocabulary of "
+                        + pieces.length);
+            }
+        }
+        boolean[] noText = control.clone();
+        if (bos >= 0) noText[bos] = true;
+        if (eos >= 0) noText[eos] = true;
+        return new Tokenizer(source, bytes, scores.clone(), maxLen, bos, eos, addBos && bos >= 0, byteTokens, noText,
+                stops.clone());
     }
 
     /** Loads a tokenizer file, reading token records up to the end of the file. */
@@ -154,15 +238,17 @@ public final class Tokenizer {
         for (int i = 0; i < s.length; i++) {
             s[i] = scores.get(i);
         }
-        return new Tokenizer(source, pieces.toArray(new byte[0][]), s, maxTokenLength);
+        return llama2c(source, pieces.toArray(new byte[0][]), s, maxTokenLength);
     }
 
     /** Where the tokenizer came from, for messages. */
+    @Override
     public String source() {
         return source;
     }
 
     /** Number of tokens. */
+    @Override
     public int vocabSize() {
         return pieces.length;
     }
@@ -170,6 +256,12 @@ public final class Tokenizer {
     /** Longest piece in bytes ({@code max_token_length} of the file). */
     public int maxTokenLength() {
         return maxTokenLength;
+    }
+
+    /** The merge score of a piece. */
+    public float score(int token) {
+        checkToken(token);
+        return scores[token];
     }
 
     /** The raw bytes of a piece (byte tokens are the text {@code <0xXX>}); a copy. */
@@ -182,9 +274,10 @@ public final class Tokenizer {
      * A lower bound on {@code encode(text).length} that costs one pass over the text: BOS plus the UTF-8 bytes (with
      * the leading space) over the longest piece. Lets callers refuse an over-long text before the quadratic merges.
      */
+    @Override
     public int minTokens(String text) {
         int bytes = utf8Length(text);
-        return bytes == 0 ? 1 : 1 + (bytes + 1 + maxTokenLength - 1) / maxTokenLength;
+        return bytes == 0 ? 1 : (addBos ? 1 : 0) + (bytes + 1 + maxTokenLength - 1) / maxTokenLength;
     }
 
     private static int utf8Length(String s) {
@@ -207,9 +300,14 @@ public final class Tokenizer {
         return bytes;
     }
 
-    /** Encodes {@code text} with BOS first and no EOS, as llama2.c's {@code generate} does. */
+    /**
+     * Encodes {@code text} with BOS first (where the vocabulary adds one) and no EOS, as llama2.c's {@code generate}
+     * does; an empty text without BOS encodes to BOS anyway, so a sequence has a first token.
+     */
+    @Override
     public int[] encode(String text) {
-        return encode(text, true, false);
+        int[] t = encode(text, addBos, false);
+        return t.length == 0 && bos >= 0 ? new int[] {bos} : t;
     }
 
     /**
@@ -223,7 +321,7 @@ public final class Tokenizer {
         int[] tokens = new int[bytes.length + 3]; // at most: BOS, the leading space, one per byte, EOS
         int n = 0;
         if (bos) {
-            tokens[n++] = BOS;
+            tokens[n++] = this.bos;
         }
         // add_dummy_prefix: SentencePiece prepends a space to non-empty text
         if (bytes.length > 0) {
@@ -261,7 +359,7 @@ public final class Tokenizer {
             n--;
         }
         if (eos) {
-            tokens[n++] = EOS;
+            tokens[n++] = this.eos;
         }
         return Arrays.copyOf(tokens, n);
     }
@@ -273,7 +371,7 @@ public final class Tokenizer {
             tokens[n++] = id;
         } else {
             for (int i = start; i < end; i++) {
-                tokens[n++] = (bytes[i] & 0xFF) + BYTE_OFFSET;
+                tokens[n++] = byteTokens[bytes[i] & 0xFF];
             }
         }
         return n;
@@ -282,31 +380,49 @@ public final class Tokenizer {
     /**
      * Decodes tokens to text as llama2.c prints them: the leading space of a piece that follows BOS is dropped, byte
      * tokens {@code <0xXX>} become raw bytes, and the bytes are then decoded as UTF-8 (malformed sequences, which a
-     * model can emit, become U+FFFD). BOS and EOS themselves produce no text.
+     * model can emit, become U+FFFD). BOS, EOS and control tokens produce no text.
      */
+    @Override
     public String decode(int[] tokens) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        int prev = -1;
-        for (int token : tokens) {
-            checkToken(token);
-            if (token != BOS && token != EOS) {
-                byte[] piece = pieces[token];
-                int from = prev == BOS && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
-                int byteValue = token - BYTE_OFFSET;
-                if (byteValue >= 0 && byteValue < 256) {
-                    out.write(byteValue);
-                } else {
-                    out.write(piece, from, piece.length - from);
-                }
-            }
-            prev = token;
-        }
-        return out.toString(StandardCharsets.UTF_8);
+        return TextTokenizer.super.decode(tokens);
     }
 
     /** Decodes a list of tokens; see {@link #decode(int[])}. */
+    @Override
     public String decode(List<Integer> tokens) {
-        return decode(tokens.stream().mapToInt(Integer::intValue).toArray());
+        return TextTokenizer.super.decode(tokens);
+    }
+
+    @Override
+    public byte[] tokenBytes(int prev, int token) {
+        checkToken(token);
+        if (control[token]) {
+            return new byte[0];
+        }
+        byte[] piece = pieces[token];
+        if (piece.length == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && byteTokens[hexByte(piece)] == token) {
+            return new byte[] {(byte) hexByte(piece)};
+        }
+        int from = prev == bos && bos >= 0 && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+        return Arrays.copyOfRange(piece, from, piece.length);
+    }
+
+    private static int hexByte(byte[] piece) {
+        int v = Character.digit(piece[3], 16) * 16 + Character.digit(piece[4], 16);
+        return v < 0 ? 0 : v & 0xFF;
+    }
+
+    @Override
+    public boolean endsText(int token) {
+        for (int s : stops) {
+            if (s == token) return true;
+        }
+        return false;
+    }
+
+    /** The BOS id, or -1. */
+    public int bos() {
+        return bos;
     }
 
     private void checkToken(int token) {

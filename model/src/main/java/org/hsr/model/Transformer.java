@@ -1,23 +1,26 @@
 package org.hsr.model;
 
 import java.util.Objects;
+import org.hsr.model.tensor.Matmul;
+import org.hsr.model.tensor.WeightMatrix;
 import org.hsr.simd.Kernels;
 
 /**
- * The Llama-2 forward pass of llama2.c's {@code run.c}, one token at a time: pre-norm blocks with RMSNorm (eps 1e-5),
- * RoPE on interleaved pairs (theta 10000), attention through an {@link AttentionBackend}, a SwiGLU feed-forward layer,
- * residual connections, a final RMSNorm and the classifier.
+ * The Llama forward pass of llama2.c's {@code run.c}, one token at a time, for every {@link LlamaModel} (llama2.c
+ * files and GGUF files alike): pre-norm blocks with RMSNorm, RoPE (adjacent pairs, or the half-split pairs of
+ * {@code qwen2}, with optional llama3 frequency scaling), optional q/k/v biases, attention through an
+ * {@link AttentionBackend}, a SwiGLU feed-forward layer, residual connections, a final RMSNorm and the classifier.
+ * The weight matrices may be of any stored type; the matmuls run on the model's {@link Matmul} threads.
  *
  * <p>Positions must be fed in order {@code 0, 1, 2, …}; position 0 starts a new sequence and resets the backend.
  * Instances hold the activation buffers and are not thread-safe.
  */
 public final class Transformer {
 
-    private static final float RMS_EPS = 1e-5f;
-    private static final double ROPE_THETA = 10000.0;
-
     private final Llama2Config config;
-    private final Llama2Weights w;
+    private final LlamaModel model;
+    private final LlamaModel.Hyper hyper;
+    private final Matmul matmul;
     private final AttentionBackend attention;
 
     // current wave of activations
@@ -31,11 +34,19 @@ public final class Transformer {
     private final float[] v;      // (kvDim) value of this position, all kv heads
     private final float[] logits; // (vocabSize) output logits
     private int nextPos;          // the position the next call must have (0 restarts)
+    private long matmulNanos, attentionNanos;
+
+    /** A forward pass over the llama2.c {@code model} whose attention step is {@code attention}. */
+    public Transformer(Llama2Model model, AttentionBackend attention) {
+        this(LlamaModel.of(model), attention);
+    }
 
     /** A forward pass over {@code model} whose attention step is {@code attention}. */
-    public Transformer(Llama2Model model, AttentionBackend attention) {
+    public Transformer(LlamaModel model, AttentionBackend attention) {
+        this.model = model;
         this.config = model.config();
-        this.w = model.weights();
+        this.hyper = model.hyper();
+        this.matmul = model.matmul();
         this.attention = Objects.requireNonNull(attention, "attention");
         this.x = new float[config.dim()];
         this.xb = new float[config.dim()];
@@ -58,6 +69,27 @@ public final class Transformer {
         return attention;
     }
 
+    /** Nanoseconds spent in matmuls (projections, feed-forward, classifier) since construction. */
+    public long matmulNanos() {
+        return matmulNanos;
+    }
+
+    /** Nanoseconds spent in the attention backend (append and attend) since construction. */
+    public long attentionNanos() {
+        return attentionNanos;
+    }
+
+    /**
+     * Continues a sequence whose first {@code pos} positions the backend already holds in every layer (filled by
+     * other means, for instance a benchmark's bulk fill): the next call must be {@code forward(token, pos)}.
+     */
+    public void resumeAt(int pos) {
+        if (pos < 0 || pos >= config.seqLen()) {
+            throw new IllegalArgumentException("position " + pos + " is outside the context 0.." + (config.seqLen() - 1));
+        }
+        nextPos = pos;
+    }
+
     /**
      * Runs {@code token} at position {@code pos} and returns the logits of the next token, {@code (vocabSize)}. The
      * array is reused: it is valid until the next call.
@@ -67,9 +99,7 @@ public final class Transformer {
      */
     public float[] forward(int token, int pos) {
         int dim = config.dim();
-        int kvDim = config.kvDim();
         int hiddenDim = config.hiddenDim();
-        int headSize = config.headSize();
         if (token < 0 || token >= config.vocabSize()) {
             throw new IllegalArgumentException("token " + token + " is outside the vocabulary 0.." + (config.vocabSize() - 1));
         }
@@ -88,43 +118,35 @@ public final class Transformer {
         }
 
         // copy the token embedding into x
-        System.arraycopy(w.tokenEmbeddingTable, token * dim, x, 0, dim);
+        model.embedding().dequantizeRow(token, x);
 
         // forward all the layers
         for (int l = 0; l < config.nLayers(); l++) {
+            LlamaModel.Layer w = model.layers()[l];
 
             // attention rmsnorm
-            rmsnorm(xb, x, w.rmsAttWeight, l * dim, dim);
+            rmsnorm(xb, x, w.attnNorm(), dim, hyper.rmsEps());
 
-            // qkv matmuls for this position
-            matmul(q, xb, w.wq, l * dim * dim, dim, dim);
-            matmul(k, xb, w.wk, l * kvDim * dim, dim, kvDim);
-            matmul(v, xb, w.wv, l * kvDim * dim, dim, kvDim);
+            // qkv matmuls for this position (plus the biases where the model has them)
+            matmul(w.wq(), xb, q);
+            matmul(w.wk(), xb, k);
+            matmul(w.wv(), xb, v);
+            addBias(q, w.bq());
+            addBias(k, w.bk());
+            addBias(v, w.bv());
 
-            // RoPE relative positional encoding: rotate each pair (2j, 2j+1) of every q and k head by
-            // pos * theta^(-2j/headSize)
-            for (int i = 0; i < dim; i += 2) {
-                int headDim = i % headSize; // 2j
-                float freq = (float) (1.0 / Math.pow(ROPE_THETA, headDim / (double) headSize));
-                float val = pos * freq;
-                float fcr = (float) Math.cos(val);
-                float fci = (float) Math.sin(val);
-                int rotn = i < kvDim ? 2 : 1; // how many vectors? 2 = q and k, 1 = q only
-                for (int vi = 0; vi < rotn; vi++) {
-                    float[] vec = vi == 0 ? q : k;
-                    float v0 = vec[i];
-                    float v1 = vec[i + 1];
-                    vec[i] = v0 * fcr - v1 * fci;
-                    vec[i + 1] = v0 * fci + v1 * fcr;
-                }
-            }
+            // RoPE relative positional encoding of every q and k head
+            rope(q, pos);
+            rope(k, pos);
 
             // multihead attention over the cached positions 0..pos: cache k and v, then attend with q into xb
+            long t0 = System.nanoTime();
             attention.append(l, k, v);
             attention.attend(l, q, xb);
+            attentionNanos += System.nanoTime() - t0;
 
             // final matmul to get the output of the attention
-            matmul(xb2, xb, w.wo, l * dim * dim, dim, dim);
+            matmul(w.wo(), xb, xb2);
 
             // residual connection back into x
             for (int i = 0; i < dim; i++) {
@@ -132,11 +154,11 @@ public final class Transformer {
             }
 
             // ffn rmsnorm
-            rmsnorm(xb, x, w.rmsFfnWeight, l * dim, dim);
+            rmsnorm(xb, x, w.ffnNorm(), dim, hyper.rmsEps());
 
             // self.w2(F.silu(self.w1(x)) * self.w3(x)): first w1(x) and w3(x)
-            matmul(hb, xb, w.w1, l * dim * hiddenDim, dim, hiddenDim);
-            matmul(hb2, xb, w.w3, l * dim * hiddenDim, dim, hiddenDim);
+            matmul(w.w1(), xb, hb);
+            matmul(w.w3(), xb, hb2);
 
             // SwiGLU non-linearity: silu(x) = x * sigmoid(x), times w3(x)
             for (int i = 0; i < hiddenDim; i++) {
@@ -146,7 +168,7 @@ public final class Transformer {
             }
 
             // final matmul to get the output of the ffn
-            matmul(xb, hb, w.w2, l * dim * hiddenDim, hiddenDim, dim);
+            matmul(w.w2(), hb, xb);
 
             // residual connection
             for (int i = 0; i < dim; i++) {
@@ -155,31 +177,70 @@ public final class Transformer {
         }
 
         // final rmsnorm
-        rmsnorm(x, x, w.rmsFinalWeight, 0, dim);
+        rmsnorm(x, x, model.outputNorm(), dim, hyper.rmsEps());
 
         // classifier into logits
-        matmul(logits, x, w.wcls, 0, dim, config.vocabSize());
+        matmul(model.output(), x, logits);
         nextPos = pos + 1;
         return logits;
     }
 
-    /** {@code o = weight[wOff..] * x / rms(x)}, with {@code rms(x) = sqrt(mean(x²) + eps)}; o may be x. */
-    static void rmsnorm(float[] o, float[] x, float[] weight, int wOff, int size) {
-        // calculate sum of squares
-        float ss = Kernels.dot(x, 0, x, 0, size);
-        ss /= size;
-        ss += RMS_EPS;
-        ss = (float) (1.0 / Math.sqrt(ss));
-        // normalize and scale
-        for (int j = 0; j < size; j++) {
-            o[j] = weight[wOff + j] * (ss * x[j]);
+    /** RoPE of every q or k head of {@code vec} at {@code pos}; see {@link #rope(LlamaModel.Hyper, int, float[], int)}. */
+    private void rope(float[] vec, int pos) {
+        rope(hyper, config.headSize(), vec, pos);
+    }
+
+    /**
+     * Rotates each pair of every head of {@code vec} (q: nHeads heads, k: nKvHeads) by {@code pos · freq_j}, with
+     * {@code freq_j = theta^(-2j/headSize) / factor_j} for pair {@code j} of a head: the pair is {@code (2j, 2j+1)}
+     * (adjacent) or {@code (j, j + headSize/2)} (half-split).
+     */
+    static void rope(LlamaModel.Hyper hyper, int headSize, float[] vec, int pos) {
+        int half = headSize / 2;
+        for (int h = 0; h < vec.length / headSize; h++) {
+            for (int j = 0; j < half; j++) {
+                float freq = (float) (1.0 / Math.pow(hyper.ropeTheta(), 2 * j / (double) headSize));
+                if (hyper.ropeFactors() != null) {
+                    freq /= hyper.ropeFactors()[j];
+                }
+                float val = pos * freq;
+                float fcr = (float) Math.cos(val);
+                float fci = (float) Math.sin(val);
+                int i0 = h * headSize + (hyper.ropeHalfSplit() ? j : 2 * j);
+                int i1 = i0 + (hyper.ropeHalfSplit() ? half : 1);
+                float v0 = vec[i0];
+                float v1 = vec[i1];
+                vec[i0] = v0 * fcr - v1 * fci;
+                vec[i1] = v0 * fci + v1 * fcr;
+            }
         }
     }
 
-    /** {@code xout (d) = W (d, n) · x (n)}, with W the row-major matrix at {@code w[wOff..]}. */
-    static void matmul(float[] xout, float[] x, float[] w, int wOff, int n, int d) {
-        for (int i = 0; i < d; i++) {
-            xout[i] = Kernels.dot(w, wOff + i * n, x, 0, n);
+    /** {@code out = W · in}, timed as matmul work. */
+    private void matmul(WeightMatrix w, float[] in, float[] out) {
+        long t0 = System.nanoTime();
+        matmul.apply(w, in, out);
+        matmulNanos += System.nanoTime() - t0;
+    }
+
+    static void addBias(float[] y, float[] bias) {
+        if (bias != null) {
+            for (int i = 0; i < y.length; i++) {
+                y[i] += bias[i];
+            }
+        }
+    }
+
+    /** {@code o = weight * x / rms(x)}, with {@code rms(x) = sqrt(mean(x²) + eps)}; o may be x. */
+    static void rmsnorm(float[] o, float[] x, float[] weight, int size, float eps) {
+        // calculate sum of squares
+        float ss = Kernels.dot(x, 0, x, 0, size);
+        ss /= size;
+        ss += eps;
+        ss = (float) (1.0 / Math.sqrt(ss));
+        // normalize and scale
+        for (int j = 0; j < size; j++) {
+            o[j] = weight[j] * (ss * x[j]);
         }
     }
 }

@@ -1,6 +1,8 @@
 /**
- * A llama2.c-format model runner whose attention step is pluggable: the loader ({@link org.hsr.model.Llama2Model}),
- * the tokenizer ({@link org.hsr.model.Tokenizer}), the forward pass ({@link org.hsr.model.Transformer}), sampling
+ * A Llama-family model runner (llama2.c {@code .bin} files, and GGUF files through {@link org.hsr.model.gguf}) whose
+ * attention step is pluggable: one forward pass ({@link org.hsr.model.Transformer}) over a
+ * {@link org.hsr.model.LlamaModel} of stored matrices ({@link org.hsr.model.tensor}). Here: the llama2.c loader
+ * ({@link org.hsr.model.Llama2Model}), the tokenizer ({@link org.hsr.model.Tokenizer}), sampling
  * ({@link org.hsr.model.Sampler}), text generation ({@link org.hsr.model.Generator}) and teacher-forced loss
  * ({@link org.hsr.model.Perplexity}).
  *

@@ -1,0 +1,81 @@
+package org.hsr.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import org.hsr.model.Llama2Model;
+import org.hsr.model.Tokenizer;
+import org.hsr.model.gguf.GgufConvert;
+import org.hsr.model.tensor.GgmlType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code hsr convert}: a llama2.c model (default: the embedded stories260K) and its tokenizer written as a GGUF file,
+ * or a model of a named real shape with random weights ({@code --random}), for benchmarks.
+ */
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = {"Write a llama2.c model as GGUF, or a GGUF model of a named shape with random weights.",
+                "Matrices whose row length is not a multiple of the type's block size are stored as F16."})
+final class ConvertCommand implements Callable<Integer> {
+
+    @Option(names = "--model", paramLabel = "M", description = "llama2.c .bin model (default: the embedded stories260K)")
+    Path model;
+    @Option(names = "--tokenizer", paramLabel = "T", description = "its llama2.c tokenizer (default: the embedded tok512)")
+    Path tokenizer;
+    @Option(names = "--random", paramLabel = "SHAPE", description = "instead of --model: random weights of this shape")
+    String random;
+    @Option(names = "--seed", defaultValue = "1", description = "seed of --random (default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--type", defaultValue = "f32", paramLabel = "TYPE",
+            description = "matrix type: f32, f16, bf16, q8_0 or q4_0 (default: ${DEFAULT-VALUE})")
+    String type;
+    @Option(names = "--out", required = true, paramLabel = "F", description = "GGUF file to write") Path out;
+
+    /** The matrix type of a {@code --type} value. */
+    static GgmlType type(String type) {
+        return switch (type.toLowerCase(Locale.ROOT)) {
+            case "f32" -> GgmlType.F32;
+            case "f16" -> GgmlType.F16;
+            case "bf16" -> GgmlType.BF16;
+            case "q8_0" -> GgmlType.Q8_0;
+            case "q4_0" -> GgmlType.Q4_0;
+            default -> throw new UsageException("--type must be f32, f16, bf16, q8_0 or q4_0, got " + type);
+        };
+    }
+
+    /** The shape of a {@code --random} name. */
+    static GgufConvert.Shape shape(String name) {
+        GgufConvert.Shape shape = GgufConvert.SHAPES.get(name);
+        if (shape == null) {
+            throw new UsageException("--random: unknown shape " + name + " (known: "
+                    + String.join(", ", new TreeSet<>(GgufConvert.SHAPES.keySet())) + ")");
+        }
+        return shape;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        CliIO.checkWritable(out, "--out");
+        GgmlType t = type(type);
+        long start = System.nanoTime();
+        if (random != null) {
+            if (model != null || tokenizer != null) {
+                throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
+            }
+            GgufConvert.writeRandom(shape(random), t, seed, out);
+        } else {
+            Llama2Model m = model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
+            Tokenizer tok = tokenizer == null ? Tokenizer.loadEmbedded() : Tokenizer.load(tokenizer, m.config().vocabSize());
+            if (tok.vocabSize() != m.config().vocabSize()) {
+                throw new UsageException("model " + m.source() + " has vocab_size " + m.config().vocabSize()
+                        + ", the tokenizer has " + tok.vocabSize() + " tokens: pass its --tokenizer");
+            }
+            GgufConvert.writeLlama2c(m, tok, t, out);
+        }
+        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, Files.size(out), t,
+                (System.nanoTime() - start) / 1e9);
+        return 0;
+    }
+}
