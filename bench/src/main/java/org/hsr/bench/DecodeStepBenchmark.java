@@ -6,7 +6,9 @@ import java.util.concurrent.TimeUnit;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
-import org.hsr.attention.DecodingSession;
+import org.hsr.kv.KvCache;
+import org.hsr.kv.KvShape;
+import org.hsr.store.ElementType;
 import org.hsr.attention.DenseAttention;
 import org.hsr.attention.Selection;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -24,7 +26,7 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
- * One decoding step of one layer: {@link DecodingSession#attend} for {@value #HEADS} query heads over
+ * One decoding step of one layer: {@link KvCache#attend} for {@value #HEADS} query heads over
  * {@value #KV_HEADS} kv heads (grouped-query attention) after n positions were appended, against dense fp32
  * attention ({@link DenseAttention}) over the same cache. d = dv = 128.
  * <ul>
@@ -76,7 +78,7 @@ public class DecodeStepBenchmark {
     public int n;
 
     // the hsr… benchmarks
-    private DecodingSession session; // one layer, n positions appended
+    private KvCache session; // one layer, n positions appended
     private float[][] q; // (STEPS) -> (HEADS * D)
     private float[] out; // (HEADS * DV)
     // the dense… benchmarks: the same cache as one grouped-query input per step
@@ -105,16 +107,17 @@ public class DecodeStepBenchmark {
         out = new float[HEADS * DV];
         stats = new AttentionStats();
         if (hsr) {
-            session = new DecodingSession(1, HEADS, KV_HEADS, D, DV, cfg, relu ? null : Selection.parse(EPSILON));
+            session = KvCache.builder(new KvShape(1, HEADS, KV_HEADS, D, DV, ElementType.FP32)).attention(cfg)
+                    .selection(relu ? null : Selection.parse(EPSILON)).build();
             float[] kPos = new float[KV_HEADS * D], vPos = new float[KV_HEADS * DV];
             for (int pos = 0; pos < n; pos++) {
                 for (int h = 0; h < KV_HEADS; h++) {
                     System.arraycopy(k, (h * n + pos) * D, kPos, h * D, D);
                     System.arraycopy(v, (h * n + pos) * DV, vPos, h * DV, DV);
                 }
-                session.append(0, kPos, vPos);
+                session.append(0, kPos, 0, vPos, 0, 1);
             }
-            for (float[] step : q) session.attend(0, step, out);
+            for (float[] step : q) session.attend(0, step, 0, out, 0);
             AttentionStats st = session.stats();
             System.out.printf(Locale.ROOT, "%n%s n=%d: kept %.2f%% of keys, scored %.2f%% exactly, %d fallback rows of %d%n",
                     relu ? "ReLU^" + ALPHA : "softmax " + EPSILON, n, 100 * st.keptFraction(),
@@ -158,7 +161,7 @@ public class DecodeStepBenchmark {
     private float[] hsrStep() {
         float[] step = q[next];
         next = (next + 1) % STEPS;
-        session.attend(0, step, out);
+        session.attend(0, step, 0, out, 0);
         return out;
     }
 

@@ -15,7 +15,7 @@ import org.hsr.model.AttentionBackend;
 import org.hsr.model.CacheFill;
 import org.hsr.model.DenseSoftmaxAttention;
 import org.hsr.model.HsrAttentionBackend;
-import org.hsr.model.KvStorage;
+import org.hsr.store.ElementType;
 import org.hsr.model.Llama2Config;
 import org.hsr.model.LlamaModel;
 import org.hsr.model.Transformer;
@@ -64,7 +64,7 @@ final class ModelBenchCommand implements Callable<Integer> {
         CliIO.checkWritable(json, "--json");
         CliIO.requirePositive(steps, "--steps");
         CliIO.requirePositive(pool, "--pool");
-        KvStorage storage = ModelOptions.kvStorage(kv);
+        ElementType storage = ModelOptions.kvStorage(kv);
         List<Integer> sorted = new ArrayList<>(new TreeSet<>(ns));
         for (int n : sorted) CliIO.requirePositive(n, "--n");
         for (String s : selects) {
@@ -99,21 +99,22 @@ final class ModelBenchCommand implements Callable<Integer> {
         }
     }
 
-    private int run(LlamaModel m, List<Integer> sorted, KvStorage storage, int t) throws Exception {
+    private int run(LlamaModel m, List<Integer> sorted, ElementType storage, int t) throws Exception {
         Llama2Config c = m.config();
         long t0 = System.nanoTime();
         CacheFill fill = new CacheFill(m, pool, 42);
         double poolMs = (System.nanoTime() - t0) / 1e6;
         System.err.printf("hsr model-bench: %s, %d layers, %d/%d heads, head size %d, kv %s, %d threads, kernels %s; "
                 + "fill pool of %d tokens in %.0f ms%n", m.source(), c.nLayers(), c.nHeads(), c.nKvHeads(),
-                c.headSize(), storage.flag(), t, TensorKernels.impl().name(), pool, poolMs);
+                c.headSize(), storage.label(), t, TensorKernels.impl().name(), pool, poolMs);
         List<String> methods = new ArrayList<>();
         if (!noDense) methods.add("dense");
         for (String s : selects) methods.add("hsr " + s);
         List<Map<String, Object>> results = new ArrayList<>();
         for (String method : methods) {
-            AttentionBackend backend = storage.wrap(method.equals("dense") ? new DenseSoftmaxAttention(c)
-                    : new HsrAttentionBackend(c, AttentionConfig.softmax(true), Selection.parse(method.substring(4))));
+            AttentionBackend backend = (method.equals("dense") ? new DenseSoftmaxAttention(c)
+                    : new HsrAttentionBackend(c, AttentionConfig.softmax(true), Selection.parse(method.substring(4))))
+                    .storing(storage);
             Transformer tr = new Transformer(m, backend);
             int length = 0;
             double fillMs = 0;
@@ -166,7 +167,7 @@ final class ModelBenchCommand implements Callable<Integer> {
             js.put("heads", c.nHeads());
             js.put("kv_heads", c.nKvHeads());
             js.put("d", c.headSize());
-            js.put("kv", storage.flag());
+            js.put("kv", storage.label());
             js.put("threads", t);
             js.put("steps", steps);
             js.put("fill", "CacheFill: K/V projections of " + pool + " random tokens per layer, RoPE at position");

@@ -12,8 +12,9 @@ import org.hsr.model.HsrAttentionBackend;
 import org.hsr.model.AttentionBackend;
 import org.hsr.model.DenseReluAttention;
 import org.hsr.model.DenseSoftmaxAttention;
+import org.hsr.model.KvCacheBackend;
 import org.hsr.model.Llama2Config;
-import org.hsr.model.KvStorage;
+import org.hsr.store.ElementType;
 import org.hsr.model.Llama2Model;
 import org.hsr.model.LlamaModel;
 import org.hsr.model.TextTokenizer;
@@ -72,7 +73,7 @@ final class ModelOptions {
     String select;
 
     /** A model ready to run, with its tokenizer and KV storage type. Close it to unmap a GGUF file. */
-    record Loaded(LlamaModel model, TextTokenizer tokenizer, KvStorage kv, String format) implements AutoCloseable {
+    record Loaded(LlamaModel model, TextTokenizer tokenizer, ElementType kv, String format) implements AutoCloseable {
         @Override
         public void close() {
             model.close();
@@ -86,7 +87,7 @@ final class ModelOptions {
         }
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         CliIO.requirePositive(t, "--threads");
-        KvStorage storage = kv == null ? null : kvStorage(kv);
+        ElementType storage = kv == null ? null : kvStorage(kv);
         if (model != null && Files.isRegularFile(model) && GgufFile.isGguf(model)) {
             LlamaModel m;
             try {
@@ -103,7 +104,7 @@ final class ModelOptions {
                         tok = GgufTokenizers.load(f);
                     }
                 }
-                return new Loaded(m, tok, storage != null ? storage : KvStorage.FP16, "gguf");
+                return new Loaded(m, tok, storage != null ? storage : ElementType.FP16, "gguf");
             } catch (IOException | RuntimeException e) {
                 m.close();
                 throw e;
@@ -122,16 +123,12 @@ final class ModelOptions {
             lm = new LlamaModel(lm.source(), shorter, lm.hyper(), lm.embedding(), lm.layers(), lm.outputNorm(),
                     lm.output(), lm.matmul(), lm.resources());
         }
-        return new Loaded(lm, tok, storage != null ? storage : KvStorage.FP32, "llama2.c");
+        return new Loaded(lm, tok, storage != null ? storage : ElementType.FP32, "llama2.c");
     }
 
     /** The KV type of a {@code --kv} value. */
-    static KvStorage kvStorage(String kv) {
-        try {
-            return KvStorage.parse(kv);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
-        }
+    static ElementType kvStorage(String kv) {
+        return CliIO.elementType(kv);
     }
 
     /** The tokenizer of {@code --tokenizer} (which must match the model's vocabulary), or the embedded one. */
@@ -150,11 +147,11 @@ final class ModelOptions {
 
     /** The backend of this command's flags over the loaded model, storing keys and values as its KV type. */
     AttentionBackend backend(Loaded loaded) {
-        return loaded.kv().wrap(backend(loaded.model().config()));
+        return backend(loaded.model().config()).storing(loaded.kv());
     }
 
     /** The backend of this command's flags. */
-    AttentionBackend backend(Llama2Config cfg) {
+    KvCacheBackend backend(Llama2Config cfg) {
         return backend(attention, kind, alpha, bias, select, cfg);
     }
 
@@ -170,7 +167,7 @@ final class ModelOptions {
      * @param cfg       the model, for the cache sizes
      * @throws UsageException for an unknown or inconsistent flag value
      */
-    static AttentionBackend backend(String attention, String kind, int alpha, float bias, String select,
+    static KvCacheBackend backend(String attention, String kind, int alpha, float bias, String select,
                                     Llama2Config cfg) {
         if (!kind.equals("softmax") && !kind.equals("relu")) {
             throw new UsageException("--kind must be softmax or relu, got " + kind);
@@ -213,7 +210,7 @@ final class ModelOptions {
         js.put("format", l.format());
         js.put("tokenizer", l.tokenizer().source());
         js.put("context", l.model().config().seqLen());
-        js.put("kv", l.kv().flag());
+        js.put("kv", l.kv().label());
         js.put("threads", l.model().matmul().threads());
         js.put("attention", attention);
         js.put("kind", kind);

@@ -132,7 +132,9 @@ public final class StoredDenseAttention {
                     chunkSum += w;
                 }
             }
-            for (int j = 0; j < n; j++) if (att[o + j] != 0f) kept++;
+            // kept: ReLU's non-zero weights; for softmax every visible key (its weight is positive even when it
+            // rounds to zero in fp32)
+            for (int j = 0; j < n; j++) if (relu ? att[o + j] != 0f : visibleRow(slotId, row + j, firstId, limit)) kept++;
             rows.addValues(att, o, row, n, acc, i * al); // dense: every row's value, zero weights too
             sum[i] += chunkSum;
         }
@@ -141,6 +143,11 @@ public final class StoredDenseAttention {
 
     /** Up to this α the ReLU weights use the vector kernel (α multiplications per weight); above it, squaring. */
     private static final int VECTOR_ALPHA = 8;
+
+    private static boolean visibleRow(int[] slotId, int row, int firstId, int limit) {
+        int id = slotId == null ? firstId + row : slotId[row];
+        return id >= 0 && id < limit;
+    }
 
     /** Sets the weights of masked rows to 0 (the vector exp clamps, so they are tiny, not 0); returns what they held. */
     private double zeroMasked(int o, int n, int[] slotId, int row, int firstId, int limit) {

@@ -261,6 +261,38 @@ class KvCacheTest {
         }
     }
 
+    /** kv heads on two threads: the same outputs and statistics as one thread, over thousands of epsilon steps. */
+    @Test
+    void twoThreadsGiveTheSameOutputsAndStatistics() {
+        SplittableRandom r = new SplittableRandom(123);
+        KvShape shape = new KvShape(1, 8, 4, 16, 8, ElementType.BF16);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        var b = KvCache.builder(shape).selection(Selection.parse("epsilon:1e-3"));
+        try (KvCache one = b.build(); KvCache two = b.executor(pool).build()) {
+            float[] o1 = new float[shape.outputWidth()], o2 = new float[shape.outputWidth()];
+            for (int step = 0; step < 6000; step++) {
+                float[] k = TestData.gaussian(r, shape.keyWidth()), v = TestData.gaussian(r, shape.valueWidth());
+                for (int i = 0; i < k.length; i++) k[i] *= 3;
+                one.append(0, k, 0, v, 0, 1);
+                two.append(0, k, 0, v, 0, 1);
+                if (step % 50 == 49) {
+                    float[] q = TestData.gaussian(r, shape.queryWidth());
+                    for (int i = 0; i < q.length; i++) q[i] *= 3; // peaked rows: the certified sets are small
+                    one.attend(0, q, 0, o1, 0);
+                    two.attend(0, q, 0, o2, 0);
+                    assertArrayEquals(o1, o2, "step " + step);
+                }
+            }
+            assertEquals(one.stats().rows, two.stats().rows);
+            assertEquals(one.stats().keptKeys, two.stats().keptKeys);
+            assertEquals(one.stats().scoredKeys, two.stats().scoredKeys);
+            assertEquals(one.stats().droppedMassBoundMax, two.stats().droppedMassBoundMax);
+            assertTrue(one.stats().keptFraction() < 0.5, "kept " + one.stats().keptFraction());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** SPEC §5: caller errors name the parameter and leave the cache as it was. */
     @Test
     void badInputIsRefusedAndNothingIsAppended() {

@@ -200,8 +200,8 @@ class GgufModelTest {
         try (LlamaModel m = GgufModel.load(f32, 0, 1)) {
             int[] tokens = ModelFixtures.TOKENIZER.encode(ModelFixtures.NLL_TEXT);
             double fp32 = Perplexity.teacherForced(m, tokens, new DenseSoftmaxAttention(m.config())).meanNll();
-            double bf16 = Perplexity.teacherForced(m, tokens, KvStorage.BF16.wrap(new DenseSoftmaxAttention(m.config()))).meanNll();
-            double fp16 = Perplexity.teacherForced(m, tokens, KvStorage.FP16.wrap(new DenseSoftmaxAttention(m.config()))).meanNll();
+            double bf16 = Perplexity.teacherForced(m, tokens, new DenseSoftmaxAttention(m.config()).storing(org.hsr.store.ElementType.BF16)).meanNll();
+            double fp16 = Perplexity.teacherForced(m, tokens, new DenseSoftmaxAttention(m.config()).storing(org.hsr.store.ElementType.FP16)).meanNll();
             assertTrue(bf16 != fp32 && Math.abs(bf16 - fp32) < 0.01, bf16 + " vs " + fp32);
             assertTrue(fp16 != fp32 && Math.abs(fp16 - fp32) < 0.002, fp16 + " vs " + fp32);
         }
