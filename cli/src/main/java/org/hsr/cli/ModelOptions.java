@@ -47,6 +47,11 @@ final class ModelOptions {
     @Option(names = "--select", description = "softmax key selection for --attention hsr: threshold:T, top:R or epsilon:E")
     String select;
 
+    /** The input files of these options, for the outputs' same-file check. */
+    java.util.List<CliIO.Named> inputs() {
+        return java.util.List.of(CliIO.named("--model", model), CliIO.named("--tokenizer", tokenizer));
+    }
+
     /** The model of {@code --model}, or the embedded one. */
     Llama2Model loadModel() throws IOException {
         return model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);

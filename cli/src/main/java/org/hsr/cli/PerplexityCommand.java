@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.hsr.model.AttentionBackend;
@@ -27,7 +28,9 @@ final class PerplexityCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(json, "--json");
+        List<CliIO.Named> inputs = new java.util.ArrayList<>(options.inputs());
+        inputs.add(CliIO.named("--text", text));
+        CliIO.checkOutputs(inputs, List.of(CliIO.named("--json", json)));
         String s = readText(text);
         Llama2Model model = options.loadModel();
         Tokenizer tokenizer = options.loadTokenizer(model);
@@ -42,7 +45,7 @@ final class PerplexityCommand implements Callable<Integer> {
             js.put("tokens", r.tokens());
             js.put("mean_nll", r.meanNll());
             js.put("perplexity", r.perplexity());
-            Json.write(json, js);
+            new CliIO.Outputs().json(json, js).write();
         }
         return 0;
     }
