@@ -76,6 +76,7 @@ final class AttendCommand implements Callable<Integer> {
         js.put("kept_mean", st.keptMean());
         js.put("kept_frac", st.keptFraction());
         js.put("keys_touched_frac", st.keysTouchedFraction());
+        js.put("fallback_walk_keys", st.fallbackWalkKeys);
         js.put("empty_rows", st.emptyRows);
         js.put("fallback_rows", st.fallbackRows);
         if (select != null && select.startsWith("epsilon:")) js.put("dropped_mass_bound_max", st.droppedMassBoundMax);

@@ -42,19 +42,19 @@ public final class DenseReluAttention extends DenseAttentionBackend {
 
     @Override
     protected int weigh(float[] att, int n) {
-        // w = max(s - b, 0)^alpha, normalised by their sum; all zero stays all zero
+        int kept = 0; // w_t > 0 exactly when s_t > b
+        for (int t = 0; t < n; t++) {
+            if (att[t] > bias) {
+                kept++;
+            }
+        }
+        // w = (max(s - b, 0) / max_t (s_t - b))^alpha, normalised by their sum; all zero stays all zero
         float sum = Kernels.reluPowAndSum(att, 0, n, bias, alpha);
         if (sum == 0f) {
             return 0;
         }
         if (!Float.isFinite(sum)) {
-            throw new ArithmeticException("ReLU^" + alpha + " weights overflow fp32 (sum " + sum + "); use a smaller alpha");
-        }
-        int kept = 0; // counted before scaling: w_t > 0 exactly when s_t > b
-        for (int t = 0; t < n; t++) {
-            if (att[t] != 0f) {
-                kept++;
-            }
+            throw new ArithmeticException("attention scores overflow fp32 (ReLU^" + alpha + " weight sum " + sum + ")");
         }
         Kernels.scale(att, 0, n, 1f / sum);
         return kept;
