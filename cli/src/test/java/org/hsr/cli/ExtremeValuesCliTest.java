@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 import org.hsr.io.Npy;
-import org.hsr.io.NpyArray;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,9 +19,7 @@ class ExtremeValuesCliTest {
     Path tmp;
 
     private String npy(String name, float[] data, int... shape) throws Exception {
-        Path p = tmp.resolve(name);
-        Npy.write(p, NpyArray.ofFloats(data, shape));
-        return p.toString();
+        return TestArrays.npy(tmp, name, data, shape).toString();
     }
 
     @Test

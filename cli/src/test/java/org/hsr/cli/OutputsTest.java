@@ -33,15 +33,18 @@ class OutputsTest {
     Path tmp;
 
     private Path npy(String name, float[] data, int... shape) throws IOException {
-        Path p = tmp.resolve(name);
-        Npy.write(p, NpyArray.ofFloats(data, shape));
-        return p;
+        return TestArrays.npy(tmp, name, data, shape);
     }
 
     private static float[] gaussian(SplittableRandom r, int len) {
-        float[] x = new float[len];
-        for (int i = 0; i < len; i++) x[i] = (float) r.nextGaussian();
-        return x;
+        return TestArrays.gaussian(r, len);
+    }
+
+    /** Queries (2 x 8), keys (30 x 8) and values (30 x 4) for attend. */
+    private Path[] qkv(long seed) throws IOException {
+        SplittableRandom r = new SplittableRandom(seed);
+        return new Path[] {npy("q.npy", gaussian(r, 2 * 8), 2, 8), npy("k.npy", gaussian(r, 30 * 8), 30, 8),
+                npy("v.npy", gaussian(r, 30 * 4), 30, 4)};
     }
 
     /** Every file of the directory with its bytes. */
@@ -90,9 +93,8 @@ class OutputsTest {
     /** Item 5: an output that is an input, or two outputs that are one file, are refused (exit 2). */
     @Test
     void outputsThatAreInputsOrEachOtherAreRefused() throws Exception {
-        SplittableRandom r = new SplittableRandom(4);
-        Path q = npy("q.npy", gaussian(r, 2 * 8), 2, 8), k = npy("k.npy", gaussian(r, 30 * 8), 30, 8);
-        Path v = npy("v.npy", gaussian(r, 30 * 4), 30, 4);
+        Path[] in = qkv(4);
+        Path q = in[0], k = in[1], v = in[2];
         Files.createLink(tmp.resolve("k-link.npy"), k);
         Files.createSymbolicLink(tmp.resolve("v-sym.npy"), v);
         Map<String, byte[]> before = snapshot();
@@ -117,9 +119,8 @@ class OutputsTest {
     /** Item 4: a device or FIFO output is written in place, never renamed over. */
     @Test
     void specialFilesAreWrittenInPlace() throws Exception {
-        SplittableRandom r = new SplittableRandom(5);
-        Path q = npy("q.npy", gaussian(r, 2 * 8), 2, 8), k = npy("k.npy", gaussian(r, 30 * 8), 30, 8);
-        Path v = npy("v.npy", gaussian(r, 30 * 4), 30, 4);
+        Path[] in = qkv(5);
+        Path q = in[0], k = in[1], v = in[2];
         Path devNull = nullDevice(tmp);
         Path fifo = tmp.resolve("out.fifo");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
@@ -144,9 +145,8 @@ class OutputsTest {
     /** Item 9: outputs are created 0666 &amp; ~umask (they were 0600), and a name near NAME_MAX works. */
     @Test
     void outputsFollowTheUmaskAndLongNamesWork() throws Exception {
-        SplittableRandom r = new SplittableRandom(6);
-        Path q = npy("q.npy", gaussian(r, 2 * 8), 2, 8), k = npy("k.npy", gaussian(r, 30 * 8), 30, 8);
-        Path v = npy("v.npy", gaussian(r, 30 * 4), 30, 4);
+        Path[] in = qkv(6);
+        Path q = in[0], k = in[1], v = in[2];
         Set<PosixFilePermission> expected = Files.getPosixFilePermissions(Files.createFile(tmp.resolve("plain")));
         Path out = tmp.resolve("o".repeat(250) + ".npy"); // 254 bytes: the old temporary's name was longer than 255
         Path stats = tmp.resolve("s.json");
@@ -181,9 +181,8 @@ class OutputsTest {
     /** Item 9: {@code --select} is checked in dense mode too, and every unsupported dtype exits 2 like an integer one. */
     @Test
     void selectionAndDtypesAreUsageErrors() throws Exception {
-        SplittableRandom r = new SplittableRandom(8);
-        Path q = npy("q.npy", gaussian(r, 2 * 8), 2, 8), k = npy("k.npy", gaussian(r, 30 * 8), 30, 8);
-        Path v = npy("v.npy", gaussian(r, 30 * 4), 30, 4);
+        Path[] in = qkv(8);
+        Path q = in[0], k = in[1], v = in[2];
         String o = tmp.resolve("o.npy").toString();
         assertError(2, CliRun.run("attend", "--q", q.toString(), "--k", k.toString(), "--v", v.toString(), "--out", o,
                 "--mode", "dense", "--select", "epsilon:-1"), "epsilon");
@@ -202,8 +201,8 @@ class OutputsTest {
     /** Item 9: a shape whose size overflows a long was "internal error: long overflow"; a header cannot escape. */
     @Test
     void hostileHeadersGiveOneCleanLine() throws Exception {
-        SplittableRandom r = new SplittableRandom(9);
-        Path q = npy("q.npy", gaussian(r, 2 * 8), 2, 8), v = npy("v.npy", gaussian(r, 30 * 4), 30, 4);
+        Path[] in = qkv(9);
+        Path q = in[0], v = in[2];
         String o = tmp.resolve("o.npy").toString();
         Path huge = tmp.resolve("huge.npy");
         Files.write(huge, raw("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647), }",
