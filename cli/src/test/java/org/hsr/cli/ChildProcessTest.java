@@ -94,30 +94,40 @@ class ChildProcessTest {
         assertEquals(0, start("-Xmx1g", javaTmp, newRun).waitFor());
         Map<String, byte[]> fresh = snapshot(newDir);
         newRun[newRun.length - 1] = prefix;
-
-        Process p = start("-Xmx1g", javaTmp, newRun);
-        Set<String> before = names(outDir);
-        boolean sent = false;
-        while (p.isAlive()) {
-            if (!names(outDir).equals(before) || !names(javaTmp).isEmpty()) {
-                new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor();
-                sent = true;
-                break;
+        // a signal that arrives after the child finished (a loaded machine) proves nothing: try again, up to 5 times
+        int landed = 0;
+        for (int attempt = 0; attempt < 5 && landed == 0; attempt++) {
+            Map<String, byte[]> previous = snapshot(outDir);
+            Process p = start("-Xmx1g", javaTmp, newRun);
+            Set<String> before = names(outDir);
+            boolean sent = false;
+            while (p.isAlive()) {
+                if (!names(outDir).equals(before) || !names(javaTmp).isEmpty()) {
+                    if (signal.equals("TERM")) p.destroy(); // SIGTERM
+                    else new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor();
+                    sent = true;
+                    break;
+                }
+                Thread.sleep(1);
             }
-            Thread.sleep(1);
+            int code = p.waitFor();
+            assertTrue(sent, "the child wrote nothing visible before it exited (code " + code + ")");
+            if (code == signalExit) landed++;
+            else assertEquals(0, code, "the child either finished or was stopped by the signal");
+            assertEquals(Set.of(), names(javaTmp), "no staging file in the child's temporary directory");
+            Map<String, byte[]> after = snapshot(outDir);
+            assertEquals(old.keySet(), after.keySet(), "no temporary or partial file in the output directory");
+            boolean allOld = true, allNew = true;
+            for (String f : old.keySet()) {
+                allOld &= java.util.Arrays.equals(previous.get(f), after.get(f));
+                allNew &= java.util.Arrays.equals(fresh.get(f), after.get(f));
+            }
+            assertTrue(allOld || allNew, "the set is the whole previous one or the whole new one, not a mix");
+            if (allNew) { // start the next attempt from the old set again
+                assertEquals(0, start("-Xmx1g", javaTmp, oldRun).waitFor());
+            }
         }
-        int code = p.waitFor();
-        assertTrue(sent, "the child wrote nothing visible before it exited (code " + code + ")");
-        assertEquals(signalExit, code, "the signal stopped the child (it had not finished)");
-        assertEquals(Set.of(), names(javaTmp), "no staging file in the child's temporary directory");
-        Map<String, byte[]> after = snapshot(outDir);
-        assertEquals(old.keySet(), after.keySet(), "no temporary or partial file in the output directory");
-        boolean allOld = true, allNew = true;
-        for (String f : old.keySet()) {
-            allOld &= java.util.Arrays.equals(old.get(f), after.get(f));
-            allNew &= java.util.Arrays.equals(fresh.get(f), after.get(f));
-        }
-        assertTrue(allOld || allNew, "the set is the whole old one or the whole new one, not a mix");
+        assertEquals(1, landed, "the signal reached a child that was still writing");
     }
 
     /** Item 6: picocli hands only Exceptions to the handler; an OutOfMemoryError printed a 15-frame stack trace. */
