@@ -140,6 +140,16 @@ class OutputsTest {
         assertArrayEquals(new int[] {2, 4}, Npy.read(copy).shape());
         assertTrue(Files.exists(fifo) && !Files.isRegularFile(fifo) && !Files.isDirectory(fifo), "still a FIFO");
         assertTrue(Files.exists(devNull) && !Files.isRegularFile(devNull), devNull + " is still a device");
+        // a link to a pipe (what /dev/stdout is under a shell pipeline) has no real path: written through the link
+        Path pipeLink = tmp.resolve("stdout-link");
+        Process cat = new ProcessBuilder("cat").start();
+        Files.createSymbolicLink(pipeLink, Path.of("/proc/" + cat.pid() + "/fd/0"));
+        run = CliRun.run("attend", "--q", q.toString(), "--k", k.toString(), "--v", v.toString(), "--out",
+                tmp.resolve("o2.npy").toString(), "--stats", pipeLink.toString());
+        assertEquals(0, run.code(), run.err());
+        cat.getOutputStream().close();
+        assertTrue(new String(cat.getInputStream().readAllBytes(), StandardCharsets.UTF_8).contains("\"rows\""));
+        assertTrue(Files.isSymbolicLink(pipeLink), "the link is kept");
     }
 
     /** Item 9: outputs are created 0666 &amp; ~umask (they were 0600), and a name near NAME_MAX works. */

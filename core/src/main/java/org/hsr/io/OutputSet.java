@@ -51,7 +51,7 @@ public final class OutputSet implements AutoCloseable {
     public OutputSet add(Path target, Content content) throws IOException {
         Path resolved = resolve(target);
         for (Entry e : entries) {
-            if (e.target.equals(resolved)) {
+            if (e.target.equals(resolved) && !isSpecial(resolved)) { // /dev/null twice is fine
                 throw new IllegalArgumentException("output " + target + " is named twice (as " + e.target + ")");
             }
         }
@@ -66,7 +66,13 @@ public final class OutputSet implements AutoCloseable {
     public static Path resolve(Path p) throws IOException {
         Path abs = p.toAbsolutePath().normalize();
         if (Files.isSymbolicLink(abs) && Files.exists(abs)) {
-            abs = abs.toRealPath();
+            try {
+                abs = abs.toRealPath();
+            } catch (IOException e) {
+                // a link to what has no path of its own, /dev/stdout on a pipe: a special file, written through the link
+                if (isSpecial(abs)) return abs;
+                throw e;
+            }
         }
         Path name = abs.getFileName();
         Path dir = abs.getParent();

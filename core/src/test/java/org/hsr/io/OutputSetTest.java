@@ -112,7 +112,7 @@ class OutputSetTest {
     void writesSpecialFilesInPlace() throws Exception {
         Path devNull = nullDevice(dir);
         try (OutputSet s = new OutputSet()) {
-            s.add(devNull, text("discarded")).add(dir.resolve("a"), text("a")).commit();
+            s.add(devNull, text("discarded")).add(dir.resolve("a"), text("a")).add(devNull, text("twice")).commit();
         }
         assertTrue(!Files.isRegularFile(devNull) && Files.exists(devNull), devNull + " is still a device");
         Path fifo = dir.resolve("fifo");
