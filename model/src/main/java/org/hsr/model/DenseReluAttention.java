@@ -54,7 +54,7 @@ public final class DenseReluAttention extends DenseAttentionBackend {
             return 0;
         }
         if (!Float.isFinite(sum)) {
-            throw new ArithmeticException("attention scores overflow fp32 (ReLU^" + alpha + " weight sum " + sum + ")");
+            throw new IllegalArgumentException("attention scores overflow fp32 (ReLU^" + alpha + " weight sum " + sum + ")");
         }
         Kernels.scale(att, 0, n, 1f / sum);
         return kept;
