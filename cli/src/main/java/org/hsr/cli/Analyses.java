@@ -70,7 +70,7 @@ final class Analyses {
         js.put("results", results);
         js.put("fitted_exponent", exponent);
         js.put("paper_exponent", 0.8);
-        new CliIO.Outputs().json(cmd.json, js).write();
+        String html = null;
         if (cmd.html != null) {
             Report.Series measured = new Report.Series("measured"), bound = new Report.Series("n^(4/5)", true);
             double[] ns = new double[results.size()];
@@ -79,10 +79,11 @@ final class Analyses {
                 measured.add(ns[i], (Double) results.get(i).get("active_keys_mean"), null);
                 bound.add(ns[i], Math.pow(ns[i], 0.8), null);
             }
-            writeHtml(cmd, js, Report.svg("active keys per row vs n: fitted exponent "
+            html = htmlPage(js, Report.svg("active keys per row vs n: fitted exponent "
                     + String.format(Locale.ROOT, "%.3f", exponent) + " (bound 0.8)", List.of(measured, bound), "n",
                     "active keys per row", ns, 640, 420), results);
         }
+        new CliIO.Outputs().json(cmd.json, js).text(cmd.html, html).write();
         StringBuilder md = new StringBuilder("| n | bias b | active keys per row | active % | n^(4/5) % | keys scored % |\n"
                 + "|---:|---:|---:|---:|---:|---:|\n");
         for (var row : results) {
@@ -166,7 +167,7 @@ final class Analyses {
         progress.done();
         Map<String, Object> js = header(cmd, "error");
         js.put("results", results);
-        new CliIO.Outputs().json(cmd.json, js).write();
+        String html = null;
         if (cmd.html != null) {
             // one line per policy family, each point labelled with its parameter (E, R or the token budget)
             Map<String, Report.Series> series = new LinkedHashMap<>();
@@ -175,9 +176,10 @@ final class Analyses {
                 series.computeIfAbsent(policy[0], Report.Series::new).add((Double) row.get("kept_frac"),
                         (Double) row.get("max_rel_err"), policy[1]);
             }
-            writeHtml(cmd, js, Report.svg("output error vs kept fraction (n=" + n + ")", new ArrayList<>(series.values()),
+            html = htmlPage(js, Report.svg("output error vs kept fraction (n=" + n + ")", new ArrayList<>(series.values()),
                     "kept fraction", "max relative error vs float64", null, 640, 460), results);
         }
+        new CliIO.Outputs().json(cmd.json, js).text(cmd.html, html).write();
         StringBuilder md = new StringBuilder("| policy | kept % | keys scored % | max rel err | certified bound | fallback rows |\n"
                 + "|---|---:|---:|---:|---:|---:|\n");
         for (var row : results) {
@@ -205,9 +207,7 @@ final class Analyses {
         return sizes;
     }
 
-    private static void writeHtml(BenchCommand cmd, Map<String, Object> js, String svg, List<Map<String, Object>> rows)
-            throws java.io.IOException {
-        String html = Report.page(js, "<div class=\"plots\">" + svg + "</div>", rows);
-        org.hsr.io.Npy.writeAtomically(cmd.html, html.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    private static String htmlPage(Map<String, Object> js, String svg, List<Map<String, Object>> rows) {
+        return Report.page(js, "<div class=\"plots\">" + svg + "</div>", rows);
     }
 }

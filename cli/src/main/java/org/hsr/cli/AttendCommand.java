@@ -2,12 +2,14 @@ package org.hsr.cli;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.DenseAttention;
+import org.hsr.attention.Selection;
 import org.hsr.io.NpyArray;
 import org.hsr.simd.Kernels;
 import picocli.CommandLine.Command;
@@ -42,8 +44,15 @@ final class AttendCommand implements Callable<Integer> {
         if (select != null && cfg.kind() != AttentionConfig.Kind.SOFTMAX) {
             throw new UsageException("--select applies to --kind softmax only");
         }
-        CliIO.checkWritable(out, "--out");
-        CliIO.checkWritable(stats, "--stats");
+        if (select != null) {
+            try {
+                Selection.parse(select); // checked in every mode, though only --mode hsr uses it
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--select " + select + ": " + e.getMessage());
+            }
+        }
+        CliIO.checkOutputs(List.of(CliIO.named("--q", qPath), CliIO.named("--k", kPath), CliIO.named("--v", vPath)),
+                List.of(CliIO.named("--out", out), CliIO.named("--stats", stats)));
         AttentionInput in = input();
         AttentionRunner runner = mode.equals("dense") ? denseRunner(cfg) : HsrRunner.create(cfg, select);
         if (repeat > 1) runner.run(in, new AttentionStats()); // warm-up
@@ -67,6 +76,7 @@ final class AttendCommand implements Callable<Integer> {
         js.put("kept_mean", st.keptMean());
         js.put("kept_frac", st.keptFraction());
         js.put("keys_touched_frac", st.keysTouchedFraction());
+        js.put("fallback_walk_keys", st.fallbackWalkKeys);
         js.put("empty_rows", st.emptyRows);
         js.put("fallback_rows", st.fallbackRows);
         if (select != null && select.startsWith("epsilon:")) js.put("dropped_mass_bound_max", st.droppedMassBoundMax);

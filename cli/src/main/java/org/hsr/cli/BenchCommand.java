@@ -103,8 +103,8 @@ final class BenchCommand implements Callable<Integer> {
         kvType = CliIO.elementType(kv);
         CliIO.requirePositive(queries, "--queries");
         if (ns != null) for (int n : ns) CliIO.requirePositive(n, "--n");
-        CliIO.checkWritable(json, "--json");
-        CliIO.checkWritable(html, "--html");
+        CliIO.checkOutputs(List.of(CliIO.named("--keys", keysFile), CliIO.named("--query-file", queryFile),
+                CliIO.named("--values", valuesFile)), List.of(CliIO.named("--json", json), CliIO.named("--html", html)));
         boolean relu = switch (kind) {
             case "relu" -> true;
             case "softmax" -> false;
@@ -177,8 +177,7 @@ final class BenchCommand implements Callable<Integer> {
         js.put("read_bandwidth_gbs", bandwidth);
         js.put("results", results);
         js.put("slopes", slopes(results));
-        new CliIO.Outputs().json(json, js).write();
-        if (html != null) writeHtml(html, js);
+        new CliIO.Outputs().json(json, js).text(html, html == null ? null : Report.html(js)).write();
         System.out.println(Report.markdown(results));
         return 0;
     }
@@ -280,10 +279,6 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (sink == 42.4242f) System.err.print(""); // keeps the sums alive
         return (double) n * (d + data.dv()) * 4 / (CliIO.median(ms) * 1e-3) / 1e9;
-    }
-
-    private static void writeHtml(Path html, Map<String, Object> js) throws java.io.IOException {
-        org.hsr.io.Npy.writeAtomically(html, Report.html(js).getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     private Map<String, Object> decode(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {

@@ -43,7 +43,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (!(topp >= 0 && topp <= 1)) {
             throw new UsageException("--topp must be in [0, 1], got " + topp);
         }
-        CliIO.checkWritable(json, "--json");
+        CliIO.checkOutputs(options.inputs(), java.util.List.of(CliIO.named("--json", json)));
         long s = seed != null ? seed : System.currentTimeMillis();
 
         try (ModelOptions.Loaded loaded = options.load()) {
@@ -79,7 +79,7 @@ final class GenerateCommand implements Callable<Integer> {
             js.put("generated_tokens", g.tokens().size() - g.promptTokens());
             js.put("text", g.text());
             js.put("tok_per_s", g.tokPerS());
-            Json.write(json, js);
+            new CliIO.Outputs().json(json, js).write();
         }
         return 0;
     }

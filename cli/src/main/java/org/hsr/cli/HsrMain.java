@@ -47,14 +47,45 @@ public final class HsrMain implements Runnable {
             if (debug) ex.printStackTrace(ex.getCommandLine().getErr());
             return 2;
         });
-        return cl.execute(rest);
+        installShutdownHook();
+        try {
+            return cl.execute(rest);
+        } catch (Throwable t) { // picocli hands its handler Exceptions only: an Error (out of memory) arrives here
+            return handle(t, cl.getErr());
+        }
+    }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean HOOKED = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * On SIGTERM or SIGINT the JVM runs its shutdown hooks: this one deletes the temporaries of an output set being
+     * written (or waits for one being renamed into place), so an interrupted run leaves the previous outputs as they
+     * were and no temporary file.
+     */
+    private static void installShutdownHook() {
+        if (HOOKED.compareAndSet(false, true)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(CliIO::abortActiveOutputs, "hsr-abort-outputs"));
+        }
     }
 
     static int handle(Throwable ex, PrintWriter err) {
         int code;
         String msg;
-        Throwable t = ex instanceof UncheckedIOException u ? u.getCause() : ex;
-        if (t instanceof UsageException || t instanceof IllegalArgumentException) {
+        Throwable t = ex;
+        while ((t instanceof UncheckedIOException || t instanceof java.util.concurrent.ExecutionException
+                || t instanceof java.util.concurrent.CompletionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        for (Throwable c = ex; c != null; c = c.getCause()) {
+            if (c instanceof OutOfMemoryError) {
+                t = c;
+                break;
+            }
+        }
+        if (t instanceof org.hsr.io.NpyFormatException f && f.unsupported()) {
+            code = 2;
+            msg = t.getMessage();
+        } else if (t instanceof UsageException || t instanceof IllegalArgumentException) {
             code = 2;
             msg = t.getMessage();
         } else if (t instanceof NoSuchFileException f) {
@@ -71,7 +102,9 @@ public final class HsrMain implements Runnable {
             msg = t.getMessage();
         } else if (t instanceof OutOfMemoryError) {
             code = 1;
-            msg = "out of memory (raise the heap with HSR_JAVA_OPTS=-Xmx...)";
+            msg = String.format(java.util.Locale.ROOT, "out of memory: the Java heap (max %.0f MiB) is too small for "
+                    + "this run; raise it with HSR_JAVA_OPTS=-Xmx<size> (the launcher's default is -Xmx16g)",
+                    Runtime.getRuntime().maxMemory() / 1048576.0);
         } else {
             code = 1;
             msg = "internal error: " + t;

@@ -60,7 +60,7 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("%-22s %s%n", e.getKey(), e.getValue());
         }
         if (json != null) {
-            Json.write(json, js);
+            new CliIO.Outputs().json(json, js).write();
         }
         return 0;
     }

@@ -173,7 +173,7 @@ final class ModelBenchCommand implements Callable<Integer> {
             js.put("fill", "CacheFill: K/V projections of " + pool + " random tokens per layer, RoPE at position");
             js.put("tensor_kernels", TensorKernels.impl().name());
             js.put("results", results);
-            Json.write(json, js);
+            new CliIO.Outputs().json(json, js).write();
         }
         return 0;
     }

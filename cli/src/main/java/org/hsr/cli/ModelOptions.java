@@ -126,6 +126,11 @@ final class ModelOptions {
         return new Loaded(lm, tok, storage != null ? storage : ElementType.FP32, "llama2.c");
     }
 
+    /** The input files of these options, for the outputs' same-file check. */
+    java.util.List<CliIO.Named> inputs() {
+        return java.util.List.of(CliIO.named("--model", model), CliIO.named("--tokenizer", tokenizer));
+    }
+
     /** The KV type of a {@code --kv} value. */
     static ElementType kvStorage(String kv) {
         return CliIO.elementType(kv);

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.hsr.model.AttentionBackend;
@@ -25,7 +26,9 @@ final class PerplexityCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(json, "--json");
+        List<CliIO.Named> inputs = new java.util.ArrayList<>(options.inputs());
+        inputs.add(CliIO.named("--text", text));
+        CliIO.checkOutputs(inputs, List.of(CliIO.named("--json", json)));
         String s = readText(text);
         try (ModelOptions.Loaded loaded = options.load()) {
             return score(loaded, s);
@@ -44,7 +47,7 @@ final class PerplexityCommand implements Callable<Integer> {
             js.put("tokens", r.tokens());
             js.put("mean_nll", r.meanNll());
             js.put("perplexity", r.perplexity());
-            Json.write(json, js);
+            new CliIO.Outputs().json(json, js).write();
         }
         return 0;
     }

@@ -2,6 +2,7 @@ package org.hsr.cli;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.hsr.index.BlockIndex;
@@ -37,9 +38,15 @@ final class SearchCommand implements Callable<Integer> {
         if (threshold != null && !Float.isFinite(threshold)) {
             throw new UsageException("--threshold must be finite, got " + threshold);
         }
+        if (out.isEmpty() || out.endsWith("/") || Path.of(out).getFileName() == null) {
+            throw new UsageException("--out '" + out + "' must name a file prefix P (for P.lims.npy, P.ids.npy and "
+                    + "P.scores.npy), not a directory");
+        }
         Path lims = Path.of(out + ".lims.npy"), ids = Path.of(out + ".ids.npy"), scores = Path.of(out + ".scores.npy");
-        CliIO.checkWritable(lims, "--out");
-        CliIO.checkWritable(stats, "--stats");
+        CliIO.checkOutputs(List.of(CliIO.named("--keys", keysPath), CliIO.named("--queries", queriesPath),
+                        CliIO.named("--thresholds", thresholdsPath)),
+                List.of(CliIO.named("--out", lims), CliIO.named("--out", ids), CliIO.named("--out", scores),
+                        CliIO.named("--stats", stats)));
         NpyArray k = CliIO.readReal(keysPath, "--keys", 2);
         NpyArray q = CliIO.readReal(queriesPath, "--queries", 2);
         int n = k.dim(0), d = k.dim(1), m = q.dim(0);

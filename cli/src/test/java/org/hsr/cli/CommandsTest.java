@@ -25,15 +25,11 @@ class CommandsTest {
     Path tmp;
 
     private Path npy(String name, float[] data, int... shape) throws Exception {
-        Path p = tmp.resolve(name);
-        Npy.write(p, NpyArray.ofFloats(data, shape));
-        return p;
+        return TestArrays.npy(tmp, name, data, shape);
     }
 
     private static float[] gaussian(SplittableRandom r, int len) {
-        float[] x = new float[len];
-        for (int i = 0; i < len; i++) x[i] = (float) r.nextGaussian();
-        return x;
+        return TestArrays.gaussian(r, len);
     }
 
     /** Asserts the SPEC §5 failure shape: the exit code, one "hsr: error:" line, and no output file. */

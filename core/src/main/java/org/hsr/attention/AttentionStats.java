@@ -11,8 +11,13 @@ public final class AttentionStats {
     public long visibleKeys;
     /** Σ over rows of keys with a non-zero weight in the output (the kept set). */
     public long keptKeys;
-    /** Σ over rows of keys whose exact fp32 score was computed. */
+    /** Σ over rows of keys whose exact fp32 score was computed, each key counted once per row. */
     public long scoredKeys;
+    /**
+     * Σ over fallback rows of the keys a walk scored before the row was computed densely: work on top of
+     * {@link #scoredKeys}, which counts those keys once (the dense pass scores every key).
+     */
+    public long fallbackWalkKeys;
     /** Rows whose weights were all zero (ReLU), output zero. */
     public long emptyRows;
     /** Sparse-softmax rows that were computed densely (no key passed, or the policy judged dense cheaper). */
@@ -27,6 +32,7 @@ public final class AttentionStats {
         visibleKeys += o.visibleKeys;
         keptKeys += o.keptKeys;
         scoredKeys += o.scoredKeys;
+        fallbackWalkKeys += o.fallbackWalkKeys;
         emptyRows += o.emptyRows;
         fallbackRows += o.fallbackRows;
         bytesRead += o.bytesRead;
@@ -43,7 +49,7 @@ public final class AttentionStats {
         return visibleKeys == 0 ? 0 : (double) keptKeys / visibleKeys;
     }
 
-    /** Fraction of visible keys whose exact score was computed. */
+    /** Fraction of visible keys whose exact score was computed (at most 1). */
     public double keysTouchedFraction() {
         return visibleKeys == 0 ? 0 : (double) scoredKeys / visibleKeys;
     }

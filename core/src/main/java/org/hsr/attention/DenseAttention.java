@@ -43,20 +43,23 @@ public final class DenseAttention {
         long kept;
         if (cfg.kind() == AttentionConfig.Kind.SOFTMAX) {
             float max = Kernels.max(att, 0, visible);
-            sum = Kernels.expAndSum(att, 0, visible, max);
+            sum = Float.isFinite(max) ? Kernels.expAndSum(att, 0, visible, max) : Float.NaN;
             kept = visible;
         } else {
-            sum = Kernels.reluPowAndSum(att, 0, visible, cfg.bias(), cfg.alpha());
-            kept = 0;
+            kept = 0; // w_j > 0 exactly when s_j > b (x − b is 0 only for x == b in IEEE arithmetic)
             for (int j = 0; j < visible; j++) {
-                if (att[j] != 0f) kept++;
+                if (att[j] > cfg.bias()) kept++;
             }
+            // normalised by the row maximum of s − b: no underflow just above the bias, no overflow for large α
+            sum = Kernels.reluPowAndSum(att, 0, visible, cfg.bias(), cfg.alpha());
         }
+        if (!Float.isFinite(sum)) throw scoresOutOfRange(q, qOff, k, kOff, visible, d);
         // out = Σ_j w_j·v_j / Σ_j w_j over every visible value (dense: no skipping of zero weights)
         java.util.Arrays.fill(out, outOff, outOff + dv, 0f);
         if (sum > 0f) {
             Kernels.weightedSum(att, 0, v, vOff, visible, dv, out, outOff);
             Kernels.scale(out, outOff, dv, 1f / sum);
+            checkFinite(out, outOff, dv);
         }
         if (stats != null) {
             stats.rows++;
@@ -65,6 +68,30 @@ public final class DenseAttention {
             stats.keptKeys += kept;
             stats.bytesRead += (long) visible * (d + dv) * Float.BYTES;
             if (sum == 0f) stats.emptyRows++;
+        }
+    }
+
+    /** A row whose fp32 scores c·<q, k_j> overflowed (or were NaN): refused, never returned as Inf or NaN. */
+    static IllegalArgumentException scoresOutOfRange(float[] q, int qOff, float[] k, int kOff, int visible, int d) {
+        double qNorm = 0, kMax = 0;
+        for (int t = 0; t < d; t++) qNorm += (double) q[qOff + t] * q[qOff + t];
+        for (int j = 0; j < visible; j++) {
+            double s = 0;
+            for (int t = 0; t < d; t++) s += (double) k[kOff + j * d + t] * k[kOff + j * d + t];
+            kMax = Math.max(kMax, s);
+        }
+        return new IllegalArgumentException(String.format(java.util.Locale.ROOT, "attention scores overflow fp32: "
+                + "|q| = %.3g times the largest |k| = %.3g exceeds the float range (%.3g); scale the queries or keys "
+                + "down", Math.sqrt(qNorm), Math.sqrt(kMax), Float.MAX_VALUE));
+    }
+
+    /** Refuses an output row that overflowed fp32 in the value sum (values near the float range). */
+    static void checkFinite(float[] out, int off, int dv) {
+        for (int t = 0; t < dv; t++) {
+            if (!Float.isFinite(out[off + t])) {
+                throw new IllegalArgumentException("attention output overflows fp32 (" + out[off + t] + " at column "
+                        + t + "): the values are too close to the float range (" + Float.MAX_VALUE + ")");
+            }
         }
     }
 }

@@ -37,8 +37,12 @@ public final class DenseReference {
                         sum += att[j];
                     }
                 } else {
+                    // (s − b)^α normalised by the row maximum of s − b: a score just above the bias, or a large α,
+                    // neither underflows nor overflows, and the ratio w/Σw is unchanged
+                    double rMax = 0;
+                    for (int j = 0; j < visible; j++) rMax = Math.max(rMax, att[j] - cfg.bias());
                     for (int j = 0; j < visible; j++) {
-                        att[j] = Math.pow(Math.max(att[j] - cfg.bias(), 0), cfg.alpha());
+                        att[j] = rMax > 0 ? Math.pow(Math.max(att[j] - cfg.bias(), 0) / rMax, cfg.alpha()) : 0;
                         sum += att[j];
                     }
                 }

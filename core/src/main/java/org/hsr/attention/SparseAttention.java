@@ -71,6 +71,11 @@ public final class SparseAttention {
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats) {
         float c = cfg.scaleFor(keys.d());
+        double qNorm = norm(q, qOff, keys.d());
+        if (qNorm * keys.maxKeyNorm() > 0x1p124) { // the index's limit (HalfSpaceIndex.MAX_NORM squared)
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "|q| = %.3g times the largest "
+                    + "|k| = %.3g exceeds 2^124: fp32 scores could overflow", qNorm, keys.maxKeyNorm()));
+        }
         valueBytes = keys.dv() * (keys.isStored() ? ((BlockIndex) keys.index()).elementType().bytes() : Float.BYTES);
         Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
         work.keysScored = 0;
@@ -97,20 +102,26 @@ public final class SparseAttention {
         int kept = 0;
         int[] ids = growIds(threshold.size());
         float[] weights = growWeights(threshold.size());
+        // from the float64-accumulated scores: s − b cancels near the bias, where a float score's rounding would be a
+        // visible part of it (times alpha in the weight); normalised by the row maximum of s − b, in float64, so the
+        // weights ((s − b)/max)^α lie in [0, 1] (no underflow just above the bias, no overflow for a large α)
+        double rMax = 0;
+        for (int i = 0; i < threshold.size(); i++) rMax = Math.max(rMax, c * threshold.exactScores()[i] - cfg.bias());
+        int alpha = cfg.alpha();
         for (int i = 0; i < threshold.size(); i++) {
-            // the float64-accumulated score: s − b cancels near the bias, where a float score's rounding would be a
-            // visible part of it (times alpha in the weight)
-            double s = (double) c * threshold.exactScores()[i];
-            float r = (float) (s - cfg.bias());
-            if (r <= 0f) continue;
-            float wt = r;
-            for (int a = 1; a < cfg.alpha(); a++) wt *= r;
+            double r = (double) c * threshold.exactScores()[i] - cfg.bias();
+            if (r <= 0) continue;
+            double x = r / rMax;
+            float wt = (float) (alpha == 1 ? x : alpha == 2 ? x * x : Math.pow(x, alpha));
             ids[kept] = threshold.ids()[i];
             weights[kept++] = wt;
             sum += wt;
         }
         addValues(keys, ids, weights, kept, out, outOff);
-        if (sum > 0) Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+        if (sum > 0) {
+            Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+            DenseAttention.checkFinite(out, outOff, keys.dv());
+        }
         if (observer != null) observer.row(ids, kept, 0);
         count(stats, visible, kept, sum == 0, false);
     }
@@ -302,6 +313,7 @@ public final class SparseAttention {
         }
         addValues(keys, ids, weights, count, out, outOff);
         Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
+        DenseAttention.checkFinite(out, outOff, keys.dv());
     }
 
     /** Value rows touched ahead of their sums (see {@link #addValues}). */
@@ -388,7 +400,8 @@ public final class SparseAttention {
             stats.rows++;
             stats.visibleKeys += visible;
             stats.keptKeys += local.keptKeys;
-            stats.scoredKeys += scoredBefore + visible;
+            stats.scoredKeys += visible; // each key once: the dense pass scores them all
+            stats.fallbackWalkKeys += scoredBefore;
             stats.bytesRead += work.bytesRead + local.bytesRead;
             if (local.emptyRows > 0) stats.emptyRows++;
             if (countFallback) stats.fallbackRows++;

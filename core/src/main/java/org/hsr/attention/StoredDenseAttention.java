@@ -120,16 +120,13 @@ public final class StoredDenseAttention {
             if (!relu) {
                 chunkSum = Kernels.expAndSum(att, o, n, (float) topI);
                 if (masked) chunkSum -= zeroMasked(o, n, slotId, row, firstId, limit);
-            } else if (cfg.alpha() <= VECTOR_ALPHA) {
-                Kernels.scale(att, o, n, (float) (1 / topI));
-                chunkSum = Kernels.reluPowAndSum(att, o, n, 0f, cfg.alpha());
             } else {
-                chunkSum = 0;
-                for (int j = 0; j < n; j++) {
-                    float r = att[o + j];
-                    float w = r > 0f ? (float) powInt(r / topI, cfg.alpha()) : 0f;
-                    att[o + j] = w;
-                    chunkSum += w;
+                // ((s − b)/m)^α relative to the chunk's maximum m, then scaled to the running maximum R >= m
+                chunkSum = Kernels.reluPowAndSum(att, o, n, 0f, cfg.alpha());
+                double f = m == topI ? 1 : powInt(m / topI, cfg.alpha());
+                if (f != 1) {
+                    Kernels.scale(att, o, n, (float) f);
+                    chunkSum *= f;
                 }
             }
             // kept: ReLU's non-zero weights; for softmax every visible key (its weight is positive even when it
@@ -140,9 +137,6 @@ public final class StoredDenseAttention {
         }
         return kept;
     }
-
-    /** Up to this α the ReLU weights use the vector kernel (α multiplications per weight); above it, squaring. */
-    private static final int VECTOR_ALPHA = 8;
 
     private static boolean visibleRow(int[] slotId, int row, int firstId, int limit) {
         int id = slotId == null ? firstId + row : slotId[row];

@@ -110,10 +110,29 @@ public interface HalfSpaceIndex {
         if (q.length - qOff < d) {
             throw new IllegalArgumentException("query dimension " + (q.length - qOff) + " != index dimension " + d);
         }
+        double sq = 0;
         for (int i = 0; i < d; i++) {
             if (!Float.isFinite(q[qOff + i])) {
                 throw new IllegalArgumentException("query holds a non-finite value (" + q[qOff + i] + ")");
             }
+            sq += (double) q[qOff + i] * q[qOff + i];
+        }
+        checkNorm(sq, "query");
+    }
+
+    /**
+     * The largest Euclidean norm of a key or query, 2^62 (about 4.6e18): then every |<q,k>| <= 2^124 and the fp32
+     * scores and bounds the index computes (a few such terms) stay below the float range, 2^128. Larger vectors are
+     * refused: their scores could overflow to Infinity and the reported set would be wrong.
+     */
+    double MAX_NORM = 0x1p62;
+
+    /** Refuses a vector whose squared norm {@code sq} exceeds {@link #MAX_NORM}^2. */
+    static void checkNorm(double sq, String what) {
+        if (sq > MAX_NORM * MAX_NORM) {
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "%s has norm %.3g, above the "
+                    + "%.3g (2^62) the index supports: its fp32 dot products could overflow", what, Math.sqrt(sq),
+                    MAX_NORM));
         }
     }
 
@@ -123,10 +142,16 @@ public interface HalfSpaceIndex {
         if (keys.length < (long) count * d) {
             throw new IllegalArgumentException("keys hold " + keys.length + " floats, need " + count + " x " + d);
         }
+        double sq = 0;
         for (int i = 0; i < count * d; i++) {
             if (!Float.isFinite(keys[i])) {
                 throw new IllegalArgumentException("key " + (i / d) + " holds a non-finite value (" + keys[i]
                         + ") at dimension " + (i % d) + "; nothing was added");
+            }
+            sq += (double) keys[i] * keys[i];
+            if (i % d == d - 1) {
+                checkNorm(sq, "key " + (i / d));
+                sq = 0;
             }
         }
     }

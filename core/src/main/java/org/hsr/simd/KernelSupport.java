@@ -58,7 +58,11 @@ public interface KernelSupport {
     float expAndSum(float[] x, int off, int len, float shift);
 
     /**
-     * In place {@code x[i] = max(x[i] − bias, 0)^alpha} (ReLU^α weights); returns their sum. {@code alpha >= 1}.
+     * In place ReLU^α weights normalised by the row maximum: with {@code r_i = max(x[i] − bias, 0)} and
+     * {@code r = max_i r_i}, {@code x[i] = (r_i / r)^alpha}, each in [0, 1] and 1 for the largest, so that neither a
+     * power of a score just above the bias (underflow) nor a large α (overflow) loses the row; the power by squaring
+     * (O(log α)). Returns their sum: 0 when every {@code r_i} is 0, at least 1 otherwise, NaN when a score is NaN
+     * or +Infinity (the caller refuses the row). {@code alpha >= 1}.
      */
     float reluPowAndSum(float[] x, int off, int len, float bias, int alpha);
 

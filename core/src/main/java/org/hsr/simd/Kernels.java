@@ -130,7 +130,11 @@ public final class Kernels {
         return IMPL.expAndSum(x, off, len, shift);
     }
 
-    /** In place {@code max(x − bias, 0)^alpha}, returning the sum. */
+    /**
+     * In place {@code (max(x − bias, 0) / max_i max(x_i − bias, 0))^alpha}: ReLU^α weights normalised by the row
+     * maximum, returning their sum (0 for an all-zero row, NaN when a score is NaN or +Infinity); see
+     * {@link KernelSupport#reluPowAndSum}.
+     */
     public static float reluPowAndSum(float[] x, int off, int len, float bias, int alpha) {
         Objects.checkFromIndexSize(off, len, x.length);
         if (alpha < 1) throw new IllegalArgumentException("alpha must be >= 1: " + alpha);

@@ -95,12 +95,30 @@ public final class ScalarKernelSupport implements KernelSupport {
 
     @Override
     public float reluPowAndSum(float[] x, int off, int len, float bias, int alpha) {
-        float s = 0f;
+        float rMax = 0f; // r_i = max(x_i - b, 0) in place, and their maximum (NaN propagates)
         for (int i = 0; i < len; i++) {
             float r = Math.max(x[off + i] - bias, 0f);
-            float w = r;
-            for (int a = 1; a < alpha; a++) {
-                w *= r;
+            x[off + i] = r;
+            rMax = Math.max(rMax, r);
+        }
+        return reluNormalise(x, off, 0, len, rMax, alpha, 0f);
+    }
+
+    /**
+     * {@code x[i] = (x[i] / rMax)^alpha} for i in [from, len), by squaring, adding to {@code sum}; also the Panama
+     * kernel's tail. The division (not a multiplication by 1/rMax) keeps a subnormal row maximum exact.
+     */
+    public static float reluNormalise(float[] x, int off, int from, int len, float rMax, int alpha, float sum) {
+        if (!(rMax > 0f)) return rMax == 0f ? 0f : Float.NaN; // all zero, or a NaN score
+        if (rMax == Float.POSITIVE_INFINITY) return Float.NaN;
+        float s = sum;
+        for (int i = from; i < len; i++) {
+            float b = x[off + i] / rMax, w = 1f;
+            for (int a = alpha; ; ) {
+                if ((a & 1) != 0) w *= b;
+                a >>>= 1;
+                if (a == 0) break;
+                b *= b;
             }
             x[off + i] = w;
             s += w;

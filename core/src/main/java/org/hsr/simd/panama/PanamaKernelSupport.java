@@ -354,29 +354,40 @@ public final class PanamaKernelSupport implements KernelSupport {
         }
         FloatVector bv = FloatVector.broadcast(S, bias);
         FloatVector zero = FloatVector.zero(S);
-        FloatVector acc = zero;
         int bound = S.loopBound(len);
+        // pass 1: r = max(x - b, 0) in place, and the row maximum
+        FloatVector m = zero;
         int i = 0;
         for (; i < bound; i += L) {
             FloatVector r = FloatVector.fromArray(S, x, off + i).sub(bv).max(zero);
-            FloatVector w = r;
-            for (int a = 1; a < alpha; a++) {
-                w = w.mul(r);
+            r.intoArray(x, off + i);
+            m = m.max(r);
+        }
+        float rMax = m.reduceLanes(VectorOperators.MAX);
+        boolean nan = m.test(VectorOperators.IS_NAN).anyTrue(); // lanewise max keeps NaN; the reduction may not
+        for (; i < len; i++) {
+            float r = Math.max(x[off + i] - bias, 0f);
+            x[off + i] = r;
+            rMax = Math.max(rMax, r);
+        }
+        if (nan || !(rMax > 0f) || rMax == Float.POSITIVE_INFINITY) {
+            return ScalarKernelSupport.reluNormalise(x, off, len, len, nan ? Float.NaN : rMax, alpha, 0f);
+        }
+        // pass 2: w = (r / rMax)^alpha by squaring, in [0, 1]
+        FloatVector mv = FloatVector.broadcast(S, rMax);
+        FloatVector acc = zero;
+        for (i = 0; i < bound; i += L) {
+            FloatVector b = FloatVector.fromArray(S, x, off + i).div(mv), w = FloatVector.broadcast(S, 1f);
+            for (int a = alpha; ; ) {
+                if ((a & 1) != 0) w = w.mul(b);
+                a >>>= 1;
+                if (a == 0) break;
+                b = b.mul(b);
             }
             w.intoArray(x, off + i);
             acc = acc.add(w);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) {
-            float r = Math.max(x[off + i] - bias, 0f);
-            float w = r;
-            for (int a = 1; a < alpha; a++) {
-                w *= r;
-            }
-            x[off + i] = w;
-            s += w;
-        }
-        return s;
+        return ScalarKernelSupport.reluNormalise(x, off, bound, len, rMax, alpha, acc.reduceLanes(VectorOperators.ADD));
     }
 
     @Override
