@@ -168,7 +168,7 @@ final class CliIO {
         try {
             return org.hsr.store.ElementType.parse(kv);
         } catch (IllegalArgumentException e) {
-            throw new UsageException("--kv: " + e.getMessage());
+            throw new UsageException("--kv must be fp32, bf16 or fp16, got " + kv);
         }
     }
 

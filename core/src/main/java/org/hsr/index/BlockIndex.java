@@ -194,6 +194,11 @@ public final class BlockIndex implements HalfSpaceIndex {
     public synchronized void add(float[] k, int kOff, float[] v, int vOff, int count) {
         checkRows("key", k, kOff, count, d);
         if (dv > 0) checkRows("value", v, vOff, count, dv);
+        for (int i = 0; i < count; i++) { // scores of keys beyond the limit could overflow fp32
+            double sq = 0;
+            for (int t = 0; t < d; t++) sq += (double) k[kOff + i * d + t] * k[kOff + i * d + t];
+            HalfSpaceIndex.checkNorm(sq, "key " + i);
+        }
         if (count == 0) return;
         Snapshot s = snap;
         if ((long) s.size + count > Integer.MAX_VALUE / 2) {
