@@ -29,7 +29,7 @@ final class HsrEpsilonTile {
         Arrays.sort(order, 0, tiles);
         // per row: U0 = largest bound, suffix[k] = Σ_{k' >= k} seen·exp(ub − U0) over the sorted tiles
         double[] suffix = sc.suffix(rows * (tiles + 1));
-        double[] u0 = new double[rows], g = new double[rows];
+        double[] u0 = sc.u0, g = sc.g;
         double slack = 4.0 * (qt.d + 8) * 0x1p-24;
         for (int r = 0; r < rows; r++) {
             double top = Double.NEGATIVE_INFINITY;
@@ -57,8 +57,9 @@ final class HsrEpsilonTile {
             if (restNegligible(qt, suffix, u0, g, tiles, slots, eps / 2)) break;
         }
         // per row: the dropping threshold θ from what is left of E
-        double[] rest = new double[rows];
-        long[] seenScored = new long[rows];
+        double[] rest = sc.rest;
+        long[] seenScored = sc.seenScored;
+        Arrays.fill(seenScored, 0);
         long scored = 0;
         for (int r = 0; r < rows; r++) {
             rest[r] = remaining(qt, suffix, u0, tiles, r, slots);

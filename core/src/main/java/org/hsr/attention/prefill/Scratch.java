@@ -3,6 +3,9 @@ package org.hsr.attention.prefill;
 /** The per-worker buffers of the HSR tiles beyond {@link QueryTile}'s, grown on demand; and its tile counters. */
 final class Scratch {
     final double[] qNorm = new double[QueryTile.QT];
+    /** Per row of the softmax tile: largest bound, rounding factor g, certified rest R, keys scored. */
+    final double[] u0 = new double[QueryTile.QT], g = new double[QueryTile.QT], rest = new double[QueryTile.QT];
+    final long[] seenScored = new long[QueryTile.QT];
     private float[] bounds = new float[0], box = new float[0], strip = new float[0], slotMax = new float[0];
     private double[] suffix = new double[0];
     private long[] order = new long[0];
