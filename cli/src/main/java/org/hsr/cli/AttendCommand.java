@@ -10,8 +10,10 @@ import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.DenseAttention;
 import org.hsr.attention.Selection;
+import org.hsr.attention.prefill.TiledPrefill;
 import org.hsr.io.NpyArray;
 import org.hsr.simd.Kernels;
+import org.hsr.simd.TileKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,12 +33,14 @@ final class AttendCommand implements Callable<Integer> {
     @Option(names = "--causal", description = "causal mask: the m queries are the last m positions") boolean causal;
     @Option(names = "--mode", defaultValue = "dense", description = "dense or hsr") String mode;
     @Option(names = "--select", description = "softmax key selection: threshold:T, top:R or epsilon:E") String select;
+    @Option(names = "--threads", defaultValue = "1", description = "threads over heads and query tiles (m > 1)") int threads;
     @Option(names = "--repeat", defaultValue = "1", description = "timed repetitions (after one warm-up when > 1)") int repeat;
     @Option(names = "--stats", description = "statistics JSON file") Path stats;
 
     @Override
     public Integer call() throws Exception {
         CliIO.requirePositive(repeat, "--repeat");
+        CliIO.requirePositive(threads, "--threads");
         AttentionConfig cfg = config();
         if (!mode.equals("dense") && !mode.equals("hsr")) {
             throw new UsageException("--mode must be dense or hsr, got " + mode);
@@ -54,7 +58,8 @@ final class AttendCommand implements Callable<Integer> {
         CliIO.checkOutputs(List.of(CliIO.named("--q", qPath), CliIO.named("--k", kPath), CliIO.named("--v", vPath)),
                 List.of(CliIO.named("--out", out), CliIO.named("--stats", stats)));
         AttentionInput in = input();
-        AttentionRunner runner = mode.equals("dense") ? denseRunner(cfg) : HsrRunner.create(cfg, select);
+        TiledPrefill tiled = new TiledPrefill(threads);
+        AttentionRunner runner = mode.equals("dense") ? denseRunner(cfg, in, tiled) : HsrRunner.create(cfg, select, in, tiled);
         if (repeat > 1) runner.run(in, new AttentionStats()); // warm-up
         double[] ms = new double[repeat];
         float[] result = null;
@@ -81,6 +86,16 @@ final class AttendCommand implements Callable<Integer> {
         js.put("fallback_rows", st.fallbackRows);
         if (select != null && select.startsWith("epsilon:")) js.put("dropped_mass_bound_max", st.droppedMassBoundMax);
         js.put("attend_ms_median", CliIO.median(ms));
+        TiledPrefill.Run run = tiled.lastRun();
+        js.put("path", run != null ? "tiled prefill" : "row at a time");
+        js.put("threads", run != null ? run.threads() : 1);
+        if (run != null) {
+            js.put("build_ms", mode.equals("hsr") ? run.buildMs() : 0.0);
+            js.put("gflops", TiledPrefill.denseFlops(in, causal) / (CliIO.median(ms) * 1e6));
+            js.put("tile_pairs", run.tilePairs());
+            js.put("tiles_skipped", run.skippedTiles());
+            js.put("tile_kernels", TileKernels.impl().name());
+        }
         js.put("repeat", repeat);
         new CliIO.Outputs().npy(out, NpyArray.ofFloats(result, shape)).json(stats, js).write();
         System.out.printf("hsr attend --mode %s --kind %s: %d rows, %.1f keys kept per row, %.2f%% keys scored, %.3f ms%n",
@@ -93,7 +108,9 @@ final class AttendCommand implements Callable<Integer> {
         float[] run(AttentionInput in, AttentionStats stats);
     }
 
-    private static AttentionRunner denseRunner(AttentionConfig cfg) {
+    /** m > 1: the tiled prefill (compute-bound); one row: the row-at-a-time dense baseline. */
+    private static AttentionRunner denseRunner(AttentionConfig cfg, AttentionInput input, TiledPrefill tiled) {
+        if (input.m() > 1) return (in, st) -> tiled.dense(in, cfg, st);
         DenseAttention dense = new DenseAttention();
         return (in, st) -> dense.attend(in, cfg, st);
     }

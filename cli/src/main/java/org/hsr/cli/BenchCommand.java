@@ -16,6 +16,7 @@ import org.hsr.attention.HsrAttention;
 import org.hsr.attention.Selection;
 import org.hsr.attention.SparseAttention;
 import org.hsr.attention.baseline.QuestAttention;
+import org.hsr.attention.prefill.TiledPrefill;
 import org.hsr.attention.baseline.SinkWindowAttention;
 import org.hsr.index.BlockIndex;
 import org.hsr.index.FlatIndex;
@@ -24,6 +25,7 @@ import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
 import org.hsr.store.ElementType;
 import org.hsr.simd.Kernels;
+import org.hsr.simd.TileKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -70,7 +72,11 @@ final class BenchCommand implements Callable<Integer> {
     int queries;
     @Option(names = "--kv", defaultValue = "fp32", description = "storage type of the keys and values of dense and hsr "
             + "(fp32, bf16, fp16; default: ${DEFAULT-VALUE}); the peers read fp32") String kv;
-    @Option(names = "--threads", defaultValue = "1", description = "threads (only 1 is supported so far)") int threads;
+    @Option(names = "--threads", defaultValue = "1", description = "threads of the prefill methods and of the NumPy "
+            + "peer's OpenBLAS, and of bench engine (other workloads: 1 only)") int threads;
+    @Option(names = "--repeat", defaultValue = "3", description = "prefill: timed runs per method after one warm-up "
+            + "(default: ${DEFAULT-VALUE})") int repeat;
+    @Option(names = "--no-numpy", description = "prefill: skip the NumPy/OpenBLAS peer") boolean noNumpy;
     @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
     @Option(names = "--json", description = "results JSON file") Path json;
     @Option(names = "--html", description = "HTML report file") Path html;
@@ -98,7 +104,11 @@ final class BenchCommand implements Callable<Integer> {
         if (keysFile != null && distOption != null) throw new UsageException("give --dist or --keys, not both");
         if ((keysFile == null) != (queryFile == null)) throw new UsageException("--keys and --query-file go together");
         if (valuesFile != null && keysFile == null) throw new UsageException("--values needs --keys and --query-file");
-        if (threads != 1) throw new UsageException("--threads: only 1 is supported so far, got " + threads);
+        CliIO.requirePositive(threads, "--threads");
+        CliIO.requirePositive(repeat, "--repeat");
+        if (threads != 1 && !workload.equals("prefill")) {
+            throw new UsageException("--threads: only prefill runs on more than one thread, got " + threads);
+        }
         if (dOption != null) CliIO.requirePositive(dOption, "--d");
         kvType = CliIO.elementType(kv);
         CliIO.requirePositive(queries, "--queries");
@@ -129,10 +139,11 @@ final class BenchCommand implements Callable<Integer> {
         boolean decode = workload.equals("decode");
         if (workload.equals("sparsity")) return Analyses.sparsity(this, quick);
         if (workload.equals("error")) return Analyses.error(this, quick);
-        List<Integer> sizes = sizes(quick ? (decode ? List.of(4096, 16384) : List.of(1024, 2048))
+        List<Integer> sizes = sizes(quick ? (decode ? List.of(4096, 8192, 16384) : List.of(1024, 2048, 4096))
                 : decode ? List.of(8192, 32768, 131072) : List.of(2048, 4096, 8192));
         int nq = quick ? Math.min(queries, 8) : queries;
-        List<String> methods = new ArrayList<>(List.of("dense", "flat", "hsr"));
+        List<String> methods = new ArrayList<>(decode ? List.of("dense", "flat", "hsr") : List.of("dense", "hsr"));
+        if (!decode && !noNumpy) methods.add("numpy");
         if (!relu && decode) methods.addAll(List.of("quest", "window"));
         boolean faiss = decode && !noFaiss && (relu || selection instanceof Selection.Threshold);
         List<Map<String, Object>> results = new ArrayList<>();
@@ -146,6 +157,10 @@ final class BenchCommand implements Callable<Integer> {
             bandwidth.put(String.valueOf(n), readGBs);
             for (String method : methods) {
                 Map<String, Object> row = decode ? decode(method, data, n, cfg, selection) : prefill(method, data, n, cfg, selection);
+                if (row == null) { // a peer that could not run (the reason is printed)
+                    progress.step(workload + " n=" + n + " " + method + " skipped");
+                    continue;
+                }
                 double bytes = ((Number) row.get("bytes_per_query")).doubleValue();
                 row.put("bandwidth_frac", bytes / ((Double) row.get("ms_median") * 1e-3) / 1e9 / readGBs);
                 row.put("score_std", data.scoreStd());
@@ -171,8 +186,10 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         progress.done();
+        if (!decode) speedups(results);
         Map<String, Object> js = header();
         js.put("kind", kind);
+        js.put("threads", threads);
         if (decode) js.put("queries", user != null ? Math.min(nq, user.queries()) : nq);
         js.put("read_bandwidth_gbs", bandwidth);
         js.put("results", results);
@@ -260,6 +277,7 @@ final class BenchCommand implements Callable<Integer> {
                     + "(BiasRule.scoreStd)");
         }
         js.put("kernels", Kernels.impl().name());
+        js.put("tile_kernels", TileKernels.impl().name());
         js.put("java", System.getProperty("java.version"));
         js.put("java_vm", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name"));
         js.put("machine", Report.machine());
@@ -371,51 +389,84 @@ final class BenchCommand implements Callable<Integer> {
         evictSink += s;
     }
 
+    /**
+     * One prefill method, causal m = n: {@code dense} (tiled, {@link TiledPrefill#dense}), {@code hsr} (tiled with
+     * certified key-tile bounds, build included) or {@code numpy} (the NumPy/OpenBLAS blocked prefill, its own
+     * process). One untimed warm-up, then {@code --repeat} timed runs; the error is measured on the same rows for all.
+     */
     private Map<String, Object> prefill(String method, Workloads.Data data, int n, AttentionConfig cfg, Selection sel) {
         int dv = data.dv();
         AttentionInput in = AttentionInput.singleHead(data.q(), data.k(), data.v(), n, n, d, dv);
-        double[] ms = new double[3];
+        if (method.equals("numpy")) {
+            NumpyPeer.Result r = NumpyPeer.prefill(data.q(), data.k(), data.v(), n, n, d, dv,
+                    cfg.kind() == AttentionConfig.Kind.RELU, cfg.bias(), cfg.alpha(), threads, repeat);
+            if (r.skipped() != null) {
+                System.err.println("\nhsr bench: " + r.skipped());
+                return null;
+            }
+            AttentionStats st = new AttentionStats();
+            st.rows = n;
+            st.visibleKeys = st.scoredKeys = st.keptKeys = (long) n * (n + 1) / 2;
+            Map<String, Object> row = row("numpy", n, r.ms(), st, prefillError(r.out(), data, n, cfg), 0);
+            long flops = TiledPrefill.denseFlops(in, true);
+            row.put("gflops", flops / (r.ms() * 1e6));
+            row.put("sgemm_gflops", r.sgemmGflops());
+            row.put("blas", r.blas());
+            row.put("note", "NumPy blocked causal prefill (512-query blocks, S = Q_b @ K[:e].T, mask the diagonal "
+                    + "block, W @ V[:e]), OPENBLAS_NUM_THREADS=" + threads + (sel instanceof Selection.Epsilon
+                    ? "; dense softmax (the peer of epsilon)" : ""));
+            return row;
+        }
+        TiledPrefill prefill = new TiledPrefill(threads);
+        double[] ms = new double[repeat];
+        double[] build = new double[repeat];
         AttentionStats stats = null;
         float[] out = null;
         for (int rep = -1; rep < ms.length; rep++) {
             AttentionStats st = new AttentionStats();
             long s = System.nanoTime();
-            out = switch (method) {
-                case "dense" -> new DenseAttention().attend(in, cfg, st);
-                case "flat" -> flatPrefill(in, cfg, sel, st);
-                default -> new HsrAttention().attend(in, cfg, sel, st);
-            };
-            if (rep >= 0) ms[rep] = (System.nanoTime() - s) / 1e6;
+            out = method.equals("dense") ? prefill.dense(in, cfg, st) : prefill.hsr(in, cfg, sel, st);
+            if (rep >= 0) {
+                ms[rep] = (System.nanoTime() - s) / 1e6;
+                build[rep] = prefill.lastRun().buildMs();
+            }
             stats = st;
         }
-        // error on the last rows (the longest ones) against the float64 reference
-        int check = Math.min(4, n);
-        float[] lastQ = java.util.Arrays.copyOfRange(data.q(), (n - check) * d, n * d);
-        double[] ref = DenseReference.attend(new AttentionInput(lastQ, data.k(), data.v(), 1, 1, check, n, d, dv), cfg);
-        double maxErr = 0;
-        for (int i = 0; i < check; i++) {
-            double diff = 0, norm = 0;
-            for (int t = 0; t < dv; t++) {
-                diff = Math.max(diff, Math.abs(out[(n - check + i) * dv + t] - ref[i * dv + t]));
-                norm = Math.max(norm, Math.abs(ref[i * dv + t]));
-            }
-            maxErr = Math.max(maxErr, norm == 0 ? diff : diff / norm);
-        }
-        return row(method, n, CliIO.median(ms), stats, maxErr, 0);
+        TiledPrefill.Run run = prefill.lastRun();
+        double median = CliIO.median(ms);
+        Map<String, Object> row = row(method, n, median, stats, prefillError(out, data, n, cfg),
+                method.equals("hsr") ? CliIO.median(build) : 0);
+        row.put("gflops", run.flops() / (median * 1e6));
+        row.put("threads", run.threads());
+        row.put("tile_pairs", run.tilePairs());
+        row.put("tiles_skipped", run.skippedTiles());
+        row.put("note", method.equals("dense") ? "tiled dense prefill, " + TileKernels.impl().name()
+                + "; gflops = dense flops / time" : "tiled HSR prefill, time includes build_ms (key-tile bounds)");
+        return row;
     }
 
-    /** The exact-scan method for prefill: every row scans the keys before it (a flat index with a causal limit). */
-    private float[] flatPrefill(AttentionInput in, AttentionConfig cfg, Selection sel, AttentionStats st) {
-        int n = in.n(), dv = in.dv();
-        float[] out = new float[n * dv];
-        FlatIndex index = new FlatIndex(d);
-        index.add(in.k(), n);
-        SparseAttention sparse = new SparseAttention();
-        var keys = new SparseAttention.Keys(index, in.k(), 0, in.v(), 0, n, d, dv, maxNorm(in.k(), n, d));
-        for (int i = 0; i < n; i++) {
-            sparse.attendRow(keys, i + 1, in.q(), i * d, cfg, sel, out, i * dv, st);
+    /**
+     * Largest per-row relative error (max-norm) against the float64 reference over the last 4 rows of the prompt and
+     * the 4 rows ending at its middle (a shorter causal prefix).
+     */
+    private double prefillError(float[] out, Workloads.Data data, int n, AttentionConfig cfg) {
+        int dv = data.dv();
+        double maxErr = 0;
+        for (int end : new int[] {Math.max(1, n / 2), n}) {
+            int check = Math.min(4, end);
+            float[] q = java.util.Arrays.copyOfRange(data.q(), (end - check) * d, end * d);
+            float[] k = java.util.Arrays.copyOf(data.k(), end * d), v = java.util.Arrays.copyOf(data.v(), end * dv);
+            double[] ref = DenseReference.attend(new AttentionInput(q, k, v, 1, 1, check, end, d, dv), cfg);
+            for (int i = 0; i < check; i++) {
+                double diff = 0, norm = 0;
+                for (int t = 0; t < dv; t++) {
+                    diff = Math.max(diff, Math.abs(out[(end - check + i) * dv + t] - ref[i * dv + t]));
+                    norm = Math.max(norm, Math.abs(ref[i * dv + t]));
+                }
+                maxErr = Math.max(maxErr, norm == 0 ? diff : diff / norm);
+            }
         }
-        return out;
+        return maxErr;
     }
 
     private Map<String, Object> row(String method, int n, double ms, AttentionStats st, double err, double buildMs) {
@@ -451,6 +502,16 @@ final class BenchCommand implements Callable<Integer> {
 
     static float maxNorm(float[] k, int n, int d) {
         return HsrAttention.maxNorm(k, 0, n, d);
+    }
+
+    /** Prefill: {@code speedup_vs_numpy} = the NumPy peer's time / the method's, per n (when the peer ran). */
+    static void speedups(List<Map<String, Object>> results) {
+        Map<Object, Double> numpy = new java.util.HashMap<>();
+        for (var r : results) if ("numpy".equals(r.get("method"))) numpy.put(r.get("n"), (Double) r.get("ms_median"));
+        for (var r : results) {
+            Double peer = numpy.get(r.get("n"));
+            if (peer != null) r.put("speedup_vs_numpy", peer / (Double) r.get("ms_median"));
+        }
     }
 
     /** Least-squares slope of log(ms) against log(n), per method. */

@@ -1,0 +1,110 @@
+package org.hsr.attention.prefill;
+
+/**
+ * The keys of one kv head cut into tiles of {@link #KT} consecutive positions: each tile packed transposed
+ * ({@code d × KT}, zero past the last key) so that a query tile's scores are one matrix product, and, when built
+ * {@code withBounds}, each tile's centre c (the mean of its keys) and radius {@code r = max ‖k − c‖} for certified
+ * upper bounds {@code <q,k> <= <q,c> + ‖q‖·r} on every key of the tile, and its box (per dimension a midpoint μ
+ * and half-width h with {@code |k_u − μ_u| <= h_u}) for {@code <q,k> <= <q,μ> + <|q|,h>}: the ball is tight for
+ * isotropic keys, the box for keys with a few large channels. Built once per prefill call, in position
+ * order; immutable afterwards and shared by the query heads of the group and by every thread.
+ */
+final class KeyTiles {
+
+    /** Keys per tile: one {@code long} bit mask per query row covers a tile. */
+    static final int KT = 64;
+
+    final int n, d, tiles;
+    /** (tiles, d, KT): tile t, dimension u, key j at {@code packed[(t·d + u)·KT + j]}. */
+    final float[] packed;
+    /** (d, tiles): the centres, transposed (null without bounds). */
+    final float[] centresT;
+    /** (d, tiles): box midpoints and half-widths, transposed (null without bounds). */
+    final float[] midT, halfT;
+    /** (tiles): radius about the centre, rounded up; the norms of centre and of midpoint plus half-width. */
+    final double[] radius, centreNorm, boxNorm;
+    /** The largest key norm of the head, rounded up (for rounding slacks). */
+    final double maxKeyNorm;
+
+    KeyTiles(float[] k, int kOff, int n, int d, boolean withBounds) {
+        this.n = n;
+        this.d = d;
+        this.tiles = (n + KT - 1) / KT;
+        this.packed = new float[tiles * d * KT];
+        for (int j = 0; j < n; j++) {
+            int t = j / KT, col = j % KT, base = t * d * KT + col;
+            for (int u = 0; u < d; u++) packed[base + u * KT] = k[kOff + j * d + u];
+        }
+        double maxNorm2 = 0;
+        for (int j = 0; j < n; j++) maxNorm2 = Math.max(maxNorm2, norm2(k, kOff + j * d, d));
+        this.maxKeyNorm = Math.sqrt(maxNorm2) * (1 + 1e-6);
+        if (!withBounds) {
+            centresT = midT = halfT = null;
+            radius = centreNorm = boxNorm = null;
+            return;
+        }
+        centresT = new float[d * tiles];
+        midT = new float[d * tiles];
+        halfT = new float[d * tiles];
+        radius = new double[tiles];
+        centreNorm = new double[tiles];
+        boxNorm = new double[tiles];
+        double[] mean = new double[d];
+        float[] centre = new float[d];
+        for (int t = 0; t < tiles; t++) {
+            int from = t * KT, to = Math.min(n, from + KT);
+            java.util.Arrays.fill(mean, 0);
+            for (int j = from; j < to; j++) {
+                for (int u = 0; u < d; u++) mean[u] += k[kOff + j * d + u];
+            }
+            for (int u = 0; u < d; u++) {
+                centre[u] = (float) (mean[u] / (to - from));
+                centresT[u * tiles + t] = centre[u];
+            }
+            // the radius about the fp32 centre actually stored, in float64, then rounded up
+            double r2 = 0;
+            for (int j = from; j < to; j++) {
+                double s = 0;
+                for (int u = 0; u < d; u++) {
+                    double e = (double) k[kOff + j * d + u] - centre[u];
+                    s += e * e;
+                }
+                r2 = Math.max(r2, s);
+            }
+            radius[t] = Math.sqrt(r2) * (1 + 1e-9);
+            centreNorm[t] = Math.sqrt(norm2(centre, 0, d)) * (1 + 1e-9);
+            // the box: midpoint in fp32, half-width the largest distance to it, rounded up
+            double mid2 = 0, half2 = 0;
+            for (int u = 0; u < d; u++) {
+                float lo = Float.POSITIVE_INFINITY, hi = Float.NEGATIVE_INFINITY;
+                for (int j = from; j < to; j++) {
+                    lo = Math.min(lo, k[kOff + j * d + u]);
+                    hi = Math.max(hi, k[kOff + j * d + u]);
+                }
+                float mid = (float) (((double) lo + hi) / 2);
+                float half = Math.nextUp((float) Math.max((double) hi - mid, (double) mid - lo));
+                midT[u * tiles + t] = mid;
+                halfT[u * tiles + t] = half;
+                mid2 += (double) mid * mid;
+                half2 += (double) half * half;
+            }
+            boxNorm[t] = (Math.sqrt(mid2) + Math.sqrt(half2)) * (1 + 1e-9);
+        }
+    }
+
+    /** Offset of tile t in {@link #packed}. */
+    int tileOffset(int t) {
+        return t * d * KT;
+    }
+
+    /** Keys in tile t (KT except for the last tile). */
+    int tileKeys(int t) {
+        return Math.min(KT, n - t * KT);
+    }
+
+    static double norm2(float[] x, int off, int len) {
+        double s = 0;
+        for (int u = 0; u < len; u++) s += (double) x[off + u] * x[off + u];
+        return s;
+    }
+}
