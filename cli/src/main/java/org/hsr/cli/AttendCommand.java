@@ -8,10 +8,12 @@ import java.util.concurrent.Callable;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
-import org.hsr.attention.DenseAttention;
 import org.hsr.attention.Selection;
 import org.hsr.attention.prefill.TiledPrefill;
 import org.hsr.io.NpyArray;
+import org.hsr.kv.KvCache;
+import org.hsr.kv.KvShape;
+import org.hsr.store.ElementType;
 import org.hsr.simd.Kernels;
 import org.hsr.simd.TileKernels;
 import picocli.CommandLine.Command;
@@ -34,6 +36,8 @@ final class AttendCommand implements Callable<Integer> {
     @Option(names = "--mode", defaultValue = "dense", description = "dense or hsr") String mode;
     @Option(names = "--select", description = "softmax key selection: threshold:T, top:R or epsilon:E") String select;
     @Option(names = "--threads", defaultValue = "1", description = "threads over heads and query tiles (m > 1)") int threads;
+    @Option(names = "--kv", defaultValue = "fp32", description = "storage type of K and V: fp32, bf16 or fp16 (SPEC §9; "
+            + "default: ${DEFAULT-VALUE}); outputs are exact against float64 on the stored values") String kv;
     @Option(names = "--repeat", defaultValue = "1", description = "timed repetitions (after one warm-up when > 1)") int repeat;
     @Option(names = "--stats", description = "statistics JSON file") Path stats;
 
@@ -57,18 +61,31 @@ final class AttendCommand implements Callable<Integer> {
         }
         CliIO.checkOutputs(List.of(CliIO.named("--q", qPath), CliIO.named("--k", kPath), CliIO.named("--v", vPath)),
                 List.of(CliIO.named("--out", out), CliIO.named("--stats", stats)));
-        AttentionInput in = input();
+        ElementType type = CliIO.elementType(kv);
+        AttentionInput in = input(type);
         TiledPrefill tiled = new TiledPrefill(threads);
-        AttentionRunner runner = mode.equals("dense") ? denseRunner(cfg, in, tiled) : HsrRunner.create(cfg, select, in, tiled);
+        // m > 1 causal rows (and hsr's tileable policies): the tiled prefill over the rounded arrays; everything else
+        // through an engine cache of the --kv type, built once (build_ms) and then attended
+        boolean tiledPath = in.m() > 1 && causal && (mode.equals("dense") || HsrRunner.tileable(cfg, select));
+        CacheRunner cache = tiledPath ? null : new CacheRunner(in, cfg, select, mode.equals("dense")
+                ? KvCache.Method.DENSE : KvCache.Method.HSR, type);
+        AttentionRunner runner = cache != null ? cache::run
+                : mode.equals("dense") ? (i, st) -> tiled.dense(i, cfg, st) : HsrRunner.create(cfg, select, in, tiled);
         if (repeat > 1) runner.run(in, new AttentionStats()); // warm-up
         double[] ms = new double[repeat];
         float[] result = null;
         AttentionStats st = null;
+        double buildMs = cache != null ? cache.buildMs : 0;
         for (int r = 0; r < repeat; r++) {
             st = new AttentionStats();
             long t0 = System.nanoTime();
             result = runner.run(in, st);
             ms[r] = (System.nanoTime() - t0) / 1e6;
+            TiledPrefill.Run tr = tiled.lastRun();
+            if (tr != null && mode.equals("hsr")) { // the tiled HSR builds its key-tile bounds inside the call
+                ms[r] -= tr.buildMs();
+                buildMs = tr.buildMs();
+            }
         }
         int[] shape = in.heads() == 1 && qRank == 2 ? new int[] {in.m(), in.dv()} : new int[] {in.heads(), in.m(), in.dv()};
         Map<String, Object> js = new LinkedHashMap<>();
@@ -86,11 +103,14 @@ final class AttendCommand implements Callable<Integer> {
         js.put("fallback_rows", st.fallbackRows);
         if (select != null && select.startsWith("epsilon:")) js.put("dropped_mass_bound_max", st.droppedMassBoundMax);
         js.put("attend_ms_median", CliIO.median(ms));
+        js.put("build_ms", buildMs);
+        js.put("kv", type.label());
+        js.put("cache_bytes", cache != null ? cache.cache.memoryBytes()
+                : (long) in.kvHeads() * in.n() * (in.d() + in.dv()) * Float.BYTES);
         TiledPrefill.Run run = tiled.lastRun();
-        js.put("path", run != null ? "tiled prefill" : "row at a time");
+        js.put("path", run != null ? "tiled prefill" : "engine cache, a row at a time");
         js.put("threads", run != null ? run.threads() : 1);
         if (run != null) {
-            js.put("build_ms", mode.equals("hsr") ? run.buildMs() : 0.0);
             js.put("gflops", TiledPrefill.denseFlops(in, causal) / (CliIO.median(ms) * 1e6));
             js.put("tile_pairs", run.tilePairs());
             js.put("tiles_skipped", run.skippedTiles());
@@ -108,11 +128,57 @@ final class AttendCommand implements Callable<Integer> {
         float[] run(AttentionInput in, AttentionStats stats);
     }
 
-    /** m > 1: the tiled prefill (compute-bound); one row: the row-at-a-time dense baseline. */
-    private static AttentionRunner denseRunner(AttentionConfig cfg, AttentionInput input, TiledPrefill tiled) {
-        if (input.m() > 1) return (in, st) -> tiled.dense(in, cfg, st);
-        DenseAttention dense = new DenseAttention();
-        return (in, st) -> dense.attend(in, cfg, st);
+    /**
+     * Attention through a {@link KvCache} holding the keys and values in the {@code --kv} type: built once (timed as
+     * {@code build_ms}), then each query row attends every position (causal: the last m positions as one block).
+     */
+    private static final class CacheRunner {
+        final KvCache cache;
+        final double buildMs;
+        private final boolean causal;
+        private final float[] out; // (heads, m, dv), reused by every run
+
+        CacheRunner(AttentionInput in, AttentionConfig cfg, String select, KvCache.Method method, ElementType type) {
+            out = new float[in.outputLength()]; // first: a heap too small for it fails before any work
+            long t0 = System.nanoTime();
+            Selection selection = method == KvCache.Method.DENSE ? null : Selection.parse(select);
+            cache = KvCache.builder(new KvShape(1, in.heads(), in.kvHeads(), in.d(), in.dv(), type)).attention(cfg)
+                    .selection(selection).method(method).build();
+            int n = in.n(), d = in.d(), dv = in.dv(), kvh = in.kvHeads();
+            // (kvHeads, n, d) as given -> (n, kvHeads, d) as an engine appends positions
+            float[] k = new float[n * kvh * d], v = new float[n * kvh * dv];
+            for (int h = 0; h < kvh; h++) {
+                for (int p = 0; p < n; p++) {
+                    System.arraycopy(in.k(), in.kOffset(h) + p * d, k, (p * kvh + h) * d, d);
+                    System.arraycopy(in.v(), in.vOffset(h) + p * dv, v, (p * kvh + h) * dv, dv);
+                }
+            }
+            cache.append(0, k, 0, v, 0, n);
+            buildMs = (System.nanoTime() - t0) / 1e6;
+            causal = cfg.causal();
+        }
+
+        float[] run(AttentionInput in, AttentionStats st) {
+            int m = in.m(), d = in.d(), dv = in.dv(), heads = in.heads();
+            if (causal) { // the m rows are the last m positions: one block, (m, heads, d) in and (m, heads, dv) out
+                float[] q = new float[m * heads * d], o = new float[m * heads * dv];
+                for (int h = 0; h < heads; h++) {
+                    for (int i = 0; i < m; i++) System.arraycopy(in.q(), in.qOffset(h, i), q, (i * heads + h) * d, d);
+                }
+                cache.attend(0, q, 0, m, o, 0, st);
+                for (int h = 0; h < heads; h++) {
+                    for (int i = 0; i < m; i++) System.arraycopy(o, (i * heads + h) * dv, out, (h * m + i) * dv, dv);
+                }
+                return out;
+            }
+            float[] q = new float[heads * d], o = new float[heads * dv];
+            for (int i = 0; i < m; i++) { // every row sees every position: one newest-position attend per row
+                for (int h = 0; h < heads; h++) System.arraycopy(in.q(), in.qOffset(h, i), q, h * d, d);
+                cache.attend(0, q, 0, 1, o, 0, st);
+                for (int h = 0; h < heads; h++) System.arraycopy(o, h * dv, out, (h * m + i) * dv, dv);
+            }
+            return out;
+        }
     }
 
     private int qRank;
@@ -131,7 +197,7 @@ final class AttendCommand implements Callable<Integer> {
         return new AttentionConfig(k, alpha, bias, scale == null ? Float.NaN : scale, causal);
     }
 
-    private AttentionInput input() throws java.io.IOException {
+    private AttentionInput input(ElementType type) throws java.io.IOException {
         NpyArray q = CliIO.readReal(qPath, "--q", 2, 3);
         NpyArray k = CliIO.readReal(kPath, "--k", 2, 3);
         NpyArray v = CliIO.readReal(vPath, "--v", 2, 3);
@@ -150,6 +216,13 @@ final class AttendCommand implements Callable<Integer> {
             throw new UsageException("query heads " + heads + " is not a multiple of kv heads " + kvHeads);
         }
         if (causal && m > n) throw new UsageException("causal attention needs m <= n, got m " + m + " > n " + n);
-        return new AttentionInput(q.floats(), k.floats(), v.floats(), heads, kvHeads, m, n, d, dv);
+        float[] kf = k.floats(), vf = v.floats();
+        try { // stored as --kv: the rounded values are the truth (SPEC §9)
+            type.roundInPlace("--k", kf, 0, kf.length);
+            type.roundInPlace("--v", vf, 0, vf.length);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        return new AttentionInput(q.floats(), kf, vf, heads, kvHeads, m, n, d, dv);
     }
 }

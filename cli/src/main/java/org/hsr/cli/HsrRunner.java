@@ -18,10 +18,15 @@ final class HsrRunner {
     static AttendCommand.AttentionRunner create(AttentionConfig cfg, String select, AttentionInput input,
                                                 TiledPrefill tiled) {
         Selection selection = Selection.parse(select);
-        boolean tileable = cfg.kind() == AttentionConfig.Kind.RELU || selection instanceof Selection.Dense
-                || selection instanceof Selection.Epsilon;
-        if (input.m() > 1 && tileable) return (in, st) -> tiled.hsr(in, cfg, selection, st);
+        if (input.m() > 1 && tileable(cfg, select)) return (in, st) -> tiled.hsr(in, cfg, selection, st);
         HsrAttention hsr = new HsrAttention();
         return (in, st) -> hsr.attend(in, cfg, selection, st);
+    }
+
+    /** Whether the tiled HSR prefill computes this policy: ReLU, exact softmax, {@code epsilon:E}. */
+    static boolean tileable(AttentionConfig cfg, String select) {
+        Selection selection = Selection.parse(select);
+        return cfg.kind() == AttentionConfig.Kind.RELU || selection instanceof Selection.Dense
+                || selection instanceof Selection.Epsilon;
     }
 }
