@@ -22,17 +22,7 @@ public final class TestData {
      * all zero must be all zero in {@code out}, else its error is its max-norm).
      */
     public static double maxRowRelError(float[] out, double[] ref, int rowLen) {
-        if (out.length != ref.length) throw new AssertionError("length " + out.length + " != " + ref.length);
-        double worst = 0;
-        for (int r = 0; r < ref.length / rowLen; r++) {
-            double diff = 0, norm = 0;
-            for (int t = 0; t < rowLen; t++) {
-                diff = Math.max(diff, Math.abs(out[r * rowLen + t] - ref[r * rowLen + t]));
-                norm = Math.max(norm, Math.abs(ref[r * rowLen + t]));
-            }
-            worst = Math.max(worst, norm == 0 ? diff : diff / norm);
-        }
-        return worst;
+        return org.hsr.attention.DenseReference.maxRowRelError(out, ref, rowLen);
     }
 
     /** Whether the Vector API path is expected (the surefire SIMD execution sets -Dhsr.expectSimd=true). */
