@@ -280,7 +280,9 @@ class KvCacheTest {
                     for (int i = 0; i < q.length; i++) q[i] *= 3; // peaked rows: the certified sets are small
                     one.attend(0, q, 0, o1, 0);
                     two.attend(0, q, 0, o2, 0);
-                    assertArrayEquals(o1, o2, "step " + step);
+                    // equal up to the last bit of a dense row's exp: the Vector API exp intrinsic and its Java
+                    // fallback differ there, and which one a thread runs depends on when the JIT compiled it
+                    for (int i = 0; i < o1.length; i++) assertEquals(o1[i], o2[i], 1e-6f * (1 + Math.abs(o1[i])), "step " + step);
                 }
             }
             assertEquals(one.stats().rows, two.stats().rows);
