@@ -3,6 +3,7 @@ package org.hsr.bench;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
@@ -99,7 +100,7 @@ public class DecodeStepBenchmark {
         q = new float[STEPS][];
         for (int s = 0; s < STEPS; s++) q[s] = Gaussian.array(HEADS * D, 100 + s);
         if (relu) {
-            cfg = AttentionConfig.relu(ALPHA, (float) Math.sqrt(0.4 * Math.log(n)), false);
+            cfg = AttentionConfig.relu(ALPHA, (float) BiasRule.paper(1, n), false);
         } else {
             cfg = AttentionConfig.softmax(false);
             makePeaked(k, q, n);

@@ -1,6 +1,7 @@
 package org.hsr.bench;
 
 import java.util.concurrent.TimeUnit;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
@@ -66,7 +67,7 @@ public class DenseAttentionBenchmark {
         input = AttentionInput.singleHead(Gaussian.array(D, 11), Gaussian.array(n * D, 12),
                 Gaussian.array(n * DV, 13), 1, n, D, DV);
         softmax = AttentionConfig.softmax(false);
-        relu = AttentionConfig.relu(ALPHA, (float) Math.sqrt(0.4 * Math.log(n)), false);
+        relu = AttentionConfig.relu(ALPHA, (float) BiasRule.paper(1, n), false);
         dense = new DenseAttention();
         stats = new AttentionStats();
     }

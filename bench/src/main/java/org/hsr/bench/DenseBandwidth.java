@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.DenseAttention;
@@ -97,7 +98,7 @@ public final class DenseBandwidth {
         DenseAttention dense = new DenseAttention();
         AttentionStats stats = new AttentionStats();
         AttentionConfig softmax = AttentionConfig.softmax(false);
-        AttentionConfig relu = AttentionConfig.relu(ALPHA, (float) Math.sqrt(0.4 * Math.log(n)), false);
+        AttentionConfig relu = AttentionConfig.relu(ALPHA, (float) BiasRule.paper(1, n), false);
         float c = softmax.scaleFor(D);
         long kBytes = 4L * kLen;
         long vBytes = 4L * vLen;

@@ -2,6 +2,7 @@ package org.hsr.bench;
 
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import org.hsr.attention.BiasRule;
 import org.hsr.index.BlockIndex;
 import org.hsr.index.FlatIndex;
 import org.hsr.index.HalfSpaceIndex;
@@ -73,7 +74,7 @@ public class IndexQueryBenchmark {
         index = method.startsWith("flat") ? new FlatIndex(D) : new BlockIndex(D);
         index.add(Gaussian.array(n * D, 21), n);
         queries = Gaussian.array(QUERIES * D, 22);
-        t = (float) (Math.sqrt(D) * Math.sqrt(0.4 * Math.log(n)));
+        t = (float) (Math.sqrt(D) * BiasRule.paper(1, n));
         collector = new ThresholdCollector(t);
         // the work behind the times: one pass over the queries
         SearchWork work = new SearchWork();

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
@@ -35,7 +36,7 @@ final class Analyses {
         BenchCommand.Progress progress = new BenchCommand.Progress(sizes.size());
         for (int n : sizes) {
             Workloads.Data data = cmd.data(new SplittableRandom(n * 7L + d), n, nq, false);
-            double b = data.scoreStd() * Math.sqrt(0.4 * Math.log(n));
+            double b = BiasRule.paper(data.scoreStd(), n);
             float t = (float) (b * Math.sqrt(d)); // raw threshold b/c with c = 1/sqrt(d)
             BlockIndex index = new BlockIndex(d);
             index.add(data.k(), n);

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
@@ -151,7 +152,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> bandwidth = new LinkedHashMap<>();
         for (int n : sizes) {
             Workloads.Data data = data(new SplittableRandom(n * 31L + d), n, decode ? nq : n, !decode);
-            float bias = (float) (data.scoreStd() * Math.sqrt(0.4 * Math.log(n)));
+            float bias = (float) BiasRule.paper(data.scoreStd(), n);
             AttentionConfig cfg = relu ? AttentionConfig.relu(1, bias, !decode) : AttentionConfig.softmax(!decode);
             double readGBs = readBandwidth(data, n);
             bandwidth.put(String.valueOf(n), readGBs);

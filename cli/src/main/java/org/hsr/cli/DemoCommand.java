@@ -2,6 +2,7 @@ package org.hsr.cli;
 
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.DenseAttention;
@@ -67,7 +68,7 @@ final class DemoCommand implements Callable<Integer> {
         int n = 131072, d = 128;
         SplittableRandom r = new SplittableRandom(42);
         float[] k = gaussian(r, n * d), v = gaussian(r, n * d), q = gaussian(r, 8 * d);
-        float bias = (float) Math.sqrt(0.4 * Math.log(n));
+        float bias = (float) BiasRule.paper(1, n);
         AttentionConfig cfg = AttentionConfig.relu(1, bias, false);
         System.out.printf("2. one decoding step, synthetic context of n=%d keys, d=%d, Gaussian (the paper's setting),%n", n, d);
         System.out.printf("   ReLU attention with the paper's bias b = sqrt(0.4 ln n) = %.3f%n", bias);

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
@@ -40,7 +41,7 @@ final class EngineBench {
         int sets = Math.min(DATASETS, o.layers() * o.kvHeads());
         Workloads.Data[] data = new Workloads.Data[sets];
         for (int s = 0; s < sets; s++) data[s] = Workloads.make(o.dist(), new SplittableRandom(1000L + s), n, group, d);
-        float bias = (float) (data[0].scoreStd() * Math.sqrt(0.4 * Math.log(n)));
+        float bias = (float) BiasRule.paper(data[0].scoreStd(), n);
         AttentionConfig cfg = o.relu() ? AttentionConfig.relu(1, bias, false) : AttentionConfig.softmax(false);
         ExecutorService pool = o.threads() > 1 ? Executors.newFixedThreadPool(o.threads(), r -> {
             Thread t = new Thread(r, "hsr-engine-bench");
