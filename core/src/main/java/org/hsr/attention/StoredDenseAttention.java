@@ -96,11 +96,10 @@ public final class StoredDenseAttention {
             rows.scores(qp, i * ql, row, n, att, o);
             // the chunk's scaled scores, masked, and their maximum (softmax: s; ReLU: s − b)
             float m = Float.NEGATIVE_INFINITY;
-            boolean masked = false;
+            int live = 0; // rows of the chunk that are visible
             for (int j = 0; j < n; j++) {
-                int id = slotId == null ? firstId + row + j : slotId[row + j];
-                boolean out = id < 0 || id >= limit;
-                masked |= out;
+                boolean out = masked(slotId, row + j, firstId, limit);
+                if (!out) live++;
                 float s = out ? Float.NEGATIVE_INFINITY : relu ? c * att[o + j] - cfg.bias() : c * att[o + j];
                 att[o + j] = s;
                 if (s > m) m = s;
@@ -119,7 +118,7 @@ public final class StoredDenseAttention {
             double chunkSum;
             if (!relu) {
                 chunkSum = Kernels.expAndSum(att, o, n, (float) topI);
-                if (masked) chunkSum -= zeroMasked(o, n, slotId, row, firstId, limit);
+                if (live < n) chunkSum -= zeroMasked(o, n, slotId, row, firstId, limit);
             } else {
                 // ((s − b)/m)^α relative to the chunk's maximum m, then scaled to the running maximum R >= m
                 chunkSum = Kernels.reluPowAndSum(att, o, n, 0f, cfg.alpha());
@@ -131,24 +130,28 @@ public final class StoredDenseAttention {
             }
             // kept: ReLU's non-zero weights; for softmax every visible key (its weight is positive even when it
             // rounds to zero in fp32)
-            for (int j = 0; j < n; j++) if (relu ? att[o + j] != 0f : visibleRow(slotId, row + j, firstId, limit)) kept++;
+            if (relu) {
+                for (int j = 0; j < n; j++) if (att[o + j] != 0f) kept++;
+            } else {
+                kept += live;
+            }
             rows.addValues(att, o, row, n, acc, i * al); // dense: every row's value, zero weights too
             sum[i] += chunkSum;
         }
         return kept;
     }
 
-    private static boolean visibleRow(int[] slotId, int row, int firstId, int limit) {
+    /** Whether {@code row} is padding (id -1) or at or past {@code limit}: tail rows have ids {@code firstId + row}. */
+    private static boolean masked(int[] slotId, int row, int firstId, int limit) {
         int id = slotId == null ? firstId + row : slotId[row];
-        return id >= 0 && id < limit;
+        return id < 0 || id >= limit;
     }
 
     /** Sets the weights of masked rows to 0 (the vector exp clamps, so they are tiny, not 0); returns what they held. */
     private double zeroMasked(int o, int n, int[] slotId, int row, int firstId, int limit) {
         double removed = 0;
         for (int j = 0; j < n; j++) {
-            int id = slotId == null ? firstId + row + j : slotId[row + j];
-            if (id < 0 || id >= limit) {
+            if (masked(slotId, row + j, firstId, limit)) {
                 removed += att[o + j];
                 att[o + j] = 0f;
             }
