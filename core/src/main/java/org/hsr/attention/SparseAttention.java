@@ -70,6 +70,44 @@ public final class SparseAttention {
      */
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats) {
+        partialLogWeight = null;
+        attend(keys, visible, q, qOff, cfg, selection, out, outOff, stats);
+    }
+
+    /**
+     * {@link #attendRow(Keys, int, float[], int, AttentionConfig, Selection, float[], int, AttentionStats)}, also
+     * writing what an exact merge of rows over disjoint key sets needs: {@code logWeight[at]}, the row's log weight,
+     * the log of its total kept unnormalised weight in absolute units ({@code log Σ exp(c·<q,k_j>)} over the kept keys
+     * for softmax, {@code log Σ (c·<q,k_j> − b)^α} for ReLU, −∞ when no key has weight), and {@code dropped[at]}, the
+     * row's certified dropped-mass bound (an {@code epsilon} row; else 0). Keys must be {@link Keys#stored stored}.
+     */
+    public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
+                          float[] out, int outOff, AttentionStats stats, double[] logWeight, double[] dropped, int at) {
+        if (!keys.isStored()) throw new IllegalArgumentException("log weights need keys stored in the index");
+        partialLogWeight = logWeight;
+        partialDropped = dropped;
+        partialAt = at;
+        logWeight[at] = Double.NaN; // every path below overwrites it
+        dropped[at] = 0;
+        try {
+            attend(keys, visible, q, qOff, cfg, selection, out, outOff, stats);
+        } finally {
+            partialLogWeight = null;
+        }
+    }
+
+    // where the row being attended writes its log weight and dropped bound (null: not asked)
+    private double[] partialLogWeight, partialDropped;
+    private int partialAt;
+
+    private void partial(double logWeight, double dropped) {
+        if (partialLogWeight == null) return;
+        partialLogWeight[partialAt] = logWeight;
+        partialDropped[partialAt] = dropped;
+    }
+
+    private void attend(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
+                        float[] out, int outOff, AttentionStats stats) {
         float c = cfg.scaleFor(keys.d());
         double qNorm = norm(q, qOff, keys.d());
         if (qNorm * keys.maxKeyNorm() > 0x1p124) { // the index's limit (HalfSpaceIndex.MAX_NORM squared)
@@ -122,6 +160,7 @@ public final class SparseAttention {
             Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
             DenseAttention.checkFinite(out, outOff, keys.dv());
         }
+        partial(sum > 0 ? alpha * Math.log(rMax) + Math.log(sum) : Double.NEGATIVE_INFINITY, 0);
         if (observer != null) observer.row(ids, kept, 0);
         count(stats, visible, kept, sum == 0, false);
     }
@@ -314,6 +353,7 @@ public final class SparseAttention {
         addValues(keys, ids, weights, count, out, outOff);
         Kernels.scale(out, outOff, keys.dv(), (float) (1 / sum));
         DenseAttention.checkFinite(out, outOff, keys.dv());
+        partial(c * max + Math.log(sum), bound);
     }
 
     /** Value rows touched ahead of their sums (see {@link #addValues}). */
@@ -391,7 +431,8 @@ public final class SparseAttention {
         AttentionStats local = new AttentionStats();
         if (keys.isStored()) {
             storedDense.attendGroup(((BlockIndex) keys.index()).stored(), visible, q, qOff, 1, cfg.withScale(c), out,
-                    outOff, local);
+                    outOff, local, partialLogWeight, partialAt);
+            if (partialLogWeight != null) partialDropped[partialAt] = 0;
         } else {
             dense.attendRow(q, qOff, keys.k(), keys.kOff(), keys.v(), keys.vOff(), visible, keys.d(), keys.dv(), cfg,
                     c, out, outOff, local);

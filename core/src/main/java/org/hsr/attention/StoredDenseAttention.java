@@ -36,6 +36,16 @@ public final class StoredDenseAttention {
      */
     public void attendGroup(BlockIndex.Stored st, int limit, float[] q, int qOff, int group, AttentionConfig cfg,
                             float[] out, int outOff, AttentionStats stats) {
+        attendGroup(st, limit, q, qOff, group, cfg, out, outOff, stats, null, 0);
+    }
+
+    /**
+     * {@link #attendGroup(BlockIndex.Stored, int, float[], int, int, AttentionConfig, float[], int, AttentionStats)},
+     * also writing each row's log weight (as {@link SparseAttention}'s attendRow with log weights defines it) to {@code logWeight[lwOff + i]}
+     * when {@code logWeight} is not null.
+     */
+    public void attendGroup(BlockIndex.Stored st, int limit, float[] q, int qOff, int group, AttentionConfig cfg,
+                            float[] out, int outOff, AttentionStats stats, double[] logWeight, int lwOff) {
         Rows rows = st.blocks();
         int d = rows.d(), dv = rows.dv(), ql = rows.queryLength(), al = rows.accumulatorLength();
         float c = cfg.scaleFor(d);
@@ -61,6 +71,11 @@ public final class StoredDenseAttention {
         for (int i = 0; i < group; i++) {
             if (sum[i] > 0) rows.finishValues(acc, i * al, (float) (1 / sum[i]), out, outOff + i * dv);
             else Arrays.fill(out, outOff + i * dv, outOff + (i + 1) * dv, 0f);
+            if (logWeight != null) {
+                // the sum is relative to top: exp(M) for softmax, R^α for ReLU
+                double lt = cfg.kind() == AttentionConfig.Kind.SOFTMAX ? top[i] : cfg.alpha() * Math.log(top[i]);
+                logWeight[lwOff + i] = sum[i] > 0 ? lt + Math.log(sum[i]) : Double.NEGATIVE_INFINITY;
+            }
         }
         if (stats != null) {
             long visible = Math.min((long) limit, st.firstTailId() + (long) st.tailCount());

@@ -241,6 +241,11 @@ public final class KvCache implements AutoCloseable {
     public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
                        AttentionStats into) {
         checkLayer(layer);
+        run(layer, q, qOff, positions, out, outOff, how, into, null, 0);
+    }
+
+    private void run(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
+                     AttentionStats into, double[][] partial, int lwOff) {
         Objects.requireNonNull(how, "method");
         int n = length(layer);
         if (positions < 1 || positions > n) {
@@ -252,7 +257,9 @@ public final class KvCache implements AutoCloseable {
         checkValues("q", q, qOff, positions * shape.queryWidth());
         int kvh = shape.kvHeads();
         if (executor == null || kvh == 1) {
-            for (int h = 0; h < kvh; h++) attendGroup(layer, h, n, positions, q, qOff, out, outOff, how, into);
+            for (int h = 0; h < kvh; h++) {
+                attendGroup(layer, h, n, positions, q, qOff, out, outOff, how, into, partial, lwOff);
+            }
             return;
         }
         CompletableFuture<?>[] done = new CompletableFuture<?>[kvh];
@@ -261,7 +268,8 @@ public final class KvCache implements AutoCloseable {
             headStats[head] = new AttentionStats();
             AttentionStats st = into == null ? null : headStats[head];
             done[h] = CompletableFuture.runAsync(
-                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st), executor);
+                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st, partial, lwOff),
+                    executor);
         }
         try {
             CompletableFuture.allOf(done).join();
@@ -273,9 +281,44 @@ public final class KvCache implements AutoCloseable {
         if (into != null) for (AttentionStats st : headStats) into.merge(st);
     }
 
+    /**
+     * {@link #attend(int, float[], int, float[], int)} of the newest position, plus what merging it exactly with the
+     * same queries' attention over other positions (another shard of the sequence) needs, per query head h:
+     * {@code logWeight[lwOff + h]}, the log of the row's total kept unnormalised weight in absolute units
+     * ({@code log Σ exp(c·<q,k_j>)} over the kept keys for softmax, {@code log Σ (c·<q,k_j> − b)^α} for ReLU^α, −∞
+     * when no key has weight), and {@code dropped[lwOff + h]}, the row's certified dropped-mass bound ({@code epsilon};
+     * else 0). Rows o_s with log weights L_s merge as {@code Σ exp(L_s − M)·o_s / Σ exp(L_s − M)}, M = max L_s.
+     */
+    public void attendPartial(int layer, float[] q, int qOff, float[] out, int outOff, double[] logWeight,
+                              double[] dropped, int lwOff, AttentionStats into) {
+        checkLayer(layer);
+        int heads = shape.heads();
+        checkPartialRange("logWeight", logWeight, lwOff, heads);
+        checkPartialRange("dropped", dropped, lwOff, heads);
+        int n = length(layer);
+        if (n == 0) { // nothing stored: every row is empty
+            checkRange("q", q, qOff, shape.queryWidth());
+            checkRange("out", out, outOff, shape.outputWidth());
+            checkValues("q", q, qOff, shape.queryWidth());
+            Arrays.fill(out, outOff, outOff + shape.outputWidth(), 0f);
+            Arrays.fill(logWeight, lwOff, lwOff + heads, Double.NEGATIVE_INFINITY);
+            Arrays.fill(dropped, lwOff, lwOff + heads, 0);
+            return;
+        }
+        run(layer, q, qOff, 1, out, outOff, method, into, new double[][] {logWeight, dropped}, lwOff);
+    }
+
+    private static void checkPartialRange(String what, double[] x, int off, int need) {
+        if (x == null) throw new IllegalArgumentException(what + " is null");
+        if (off < 0 || off > x.length || x.length - off < need) {
+            throw new IllegalArgumentException(what + " holds " + x.length + " doubles: offset " + off + " + " + need
+                    + " needed doubles is past its end");
+        }
+    }
+
     /** The query heads of kv head {@code kvh} for every position of the block: they share its index and rows. */
     private void attendGroup(int layer, int kvh, int n, int positions, float[] q, int qOff, float[] out, int outOff,
-                             Method how, AttentionStats st) {
+                             Method how, AttentionStats st, double[][] partial, int lwOff) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
         var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s], backoff[s]);
@@ -283,12 +326,20 @@ public final class KvCache implements AutoCloseable {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
             int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
+            int h0 = lwOff + kvh * group; // the group's first query head, in the partial arrays
             if (how == Method.DENSE) {
-                dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st);
+                double[] lw = partial == null ? null : partial[0];
+                dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st, lw, h0);
+                if (partial != null) Arrays.fill(partial[1], h0, h0 + group, 0);
                 continue;
             }
             for (int g = 0; g < group; g++) {
-                sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st);
+                if (partial == null) {
+                    sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st);
+                } else {
+                    sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st,
+                            partial[0], partial[1], h0 + g);
+                }
             }
         }
     }
