@@ -290,6 +290,12 @@ public final class KvCache implements AutoCloseable {
      * else 0). Rows o_s with log weights L_s merge as {@code Σ exp(L_s − M)·o_s / Σ exp(L_s − M)}, M = max L_s.
      */
     public void attendPartial(int layer, float[] q, int qOff, float[] out, int outOff, double[] logWeight,
+                              double[] dropped, int lwOff) {
+        attendPartial(layer, q, qOff, out, outOff, logWeight, dropped, lwOff, stats);
+    }
+
+    /** {@link #attendPartial(int, float[], int, float[], int, double[], double[], int)} counting into {@code into}. */
+    public void attendPartial(int layer, float[] q, int qOff, float[] out, int outOff, double[] logWeight,
                               double[] dropped, int lwOff, AttentionStats into) {
         checkLayer(layer);
         int heads = shape.heads();
