@@ -33,7 +33,6 @@ public final class SparseAttention {
     static final double DENSE_FALLBACK_FRACTION = 0.1;
 
     private final ThresholdCollector threshold = new ThresholdCollector(0f);
-    private final EpsilonCollector epsilon = new EpsilonCollector();
     private final DenseAttention dense = new DenseAttention();
     private final StoredDenseAttention storedDense = new StoredDenseAttention();
     private final SearchWork work = new SearchWork();
@@ -70,8 +69,7 @@ public final class SparseAttention {
      */
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats) {
-        partialLogWeight = null;
-        attend(keys, visible, q, qOff, cfg, selection, out, outOff, stats);
+        attend(keys, visible, q, qOff, 1, cfg, selection, out, outOff, stats, null, null, 0);
     }
 
     /**
@@ -83,14 +81,28 @@ public final class SparseAttention {
      */
     public void attendRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
                           float[] out, int outOff, AttentionStats stats, double[] logWeight, double[] dropped, int at) {
-        if (!keys.isStored()) throw new IllegalArgumentException("log weights need keys stored in the index");
-        partialLogWeight = logWeight;
-        partialDropped = dropped;
-        partialAt = at;
-        logWeight[at] = Double.NaN; // every path below overwrites it
-        dropped[at] = 0;
+        attendGroup(keys, visible, q, qOff, 1, cfg, selection, out, outOff, stats, logWeight, dropped, at);
+    }
+
+    /**
+     * The {@code group} query heads of one grouped-query kv head, query g at {@code q[qOff + g·d]}, output g at
+     * {@code out[outOff + g·dv]}: ReLU^α and {@code epsilon} rows share one walk of the index
+     * ({@link HalfSpaceIndex#searchGroup}), which reads each block's sketch once for the group; the other policies run
+     * row by row. Per row as {@link #attendRow}; with {@code logWeight} (else null) row g's log weight and dropped
+     * bound go to index {@code at + g}. Keys must be stored when log weights are asked for.
+     */
+    public void attendGroup(Keys keys, int visible, float[] q, int qOff, int group, AttentionConfig cfg,
+                            Selection selection, float[] out, int outOff, AttentionStats stats, double[] logWeight,
+                            double[] dropped, int at) {
+        if (logWeight != null) {
+            if (!keys.isStored()) throw new IllegalArgumentException("log weights need keys stored in the index");
+            for (int g = 0; g < group; g++) {
+                logWeight[at + g] = Double.NaN; // every path below overwrites it
+                dropped[at + g] = 0;
+            }
+        }
         try {
-            attend(keys, visible, q, qOff, cfg, selection, out, outOff, stats);
+            attend(keys, visible, q, qOff, group, cfg, selection, out, outOff, stats, logWeight, dropped, at);
         } finally {
             partialLogWeight = null;
         }
@@ -100,41 +112,76 @@ public final class SparseAttention {
     private double[] partialLogWeight, partialDropped;
     private int partialAt;
 
+    /** Directs the next row's log weight to index {@code at} of the arrays (null: not asked). */
+    private void partialTo(double[] logWeight, double[] dropped, int at) {
+        partialLogWeight = logWeight;
+        partialDropped = dropped;
+        partialAt = at;
+    }
+
     private void partial(double logWeight, double dropped) {
         if (partialLogWeight == null) return;
         partialLogWeight[partialAt] = logWeight;
         partialDropped[partialAt] = dropped;
     }
 
-    private void attend(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, Selection selection,
-                        float[] out, int outOff, AttentionStats stats) {
+    private void attend(Keys keys, int visible, float[] q, int qOff, int group, AttentionConfig cfg,
+                        Selection selection, float[] out, int outOff, AttentionStats stats, double[] logWeight,
+                        double[] dropped, int at) {
         float c = cfg.scaleFor(keys.d());
-        double qNorm = norm(q, qOff, keys.d());
-        if (qNorm * keys.maxKeyNorm() > 0x1p124) { // the index's limit (HalfSpaceIndex.MAX_NORM squared)
-            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "|q| = %.3g times the largest "
-                    + "|k| = %.3g exceeds 2^124: fp32 scores could overflow", qNorm, keys.maxKeyNorm()));
+        for (int g = 0; g < group; g++) {
+            double qNorm = norm(q, qOff + g * keys.d(), keys.d());
+            if (qNorm * keys.maxKeyNorm() > 0x1p124) { // the index's limit (HalfSpaceIndex.MAX_NORM squared)
+                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "|q| = %.3g times the largest "
+                        + "|k| = %.3g exceeds 2^124: fp32 scores could overflow", qNorm, keys.maxKeyNorm()));
+            }
         }
         valueBytes = keys.dv() * (keys.isStored() ? ((BlockIndex) keys.index()).elementType().bytes() : Float.BYTES);
-        Arrays.fill(out, outOff, outOff + keys.dv(), 0f);
+        Arrays.fill(out, outOff, outOff + group * keys.dv(), 0f);
         work.keysScored = 0;
         work.bytesRead = 0;
         if (cfg.kind() == AttentionConfig.Kind.RELU) {
-            relu(keys, visible, q, qOff, cfg, c, out, outOff, stats);
-        } else {
+            relu(keys, visible, q, qOff, group, cfg, c, out, outOff, stats, logWeight, dropped, at);
+            return;
+        }
+        if (selection instanceof Selection.Epsilon e) {
+            softmaxEpsilon(keys, visible, q, qOff, group, cfg, c, e.e(), out, outOff, stats, logWeight, dropped, at);
+            return;
+        }
+        for (int g = 0; g < group; g++) {
+            partialTo(logWeight, dropped, at + g);
+            int qg = qOff + g * keys.d(), og = outOff + g * keys.dv();
             switch (selection) {
-                case Selection.Dense ignored -> fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, false);
-                case Selection.Threshold t -> softmaxThreshold(keys, visible, q, qOff, cfg, c, t.t(), out, outOff, stats);
-                case Selection.Top t -> softmaxTop(keys, visible, q, qOff, cfg, c, t.r(), out, outOff, stats);
-                case Selection.Epsilon e -> softmaxEpsilon(keys, visible, q, qOff, cfg, c, e.e(), out, outOff, stats);
+                case Selection.Dense ignored -> fallback(keys, visible, q, qg, cfg, c, out, og, stats, false);
+                case Selection.Threshold t -> softmaxThreshold(keys, visible, q, qg, cfg, c, t.t(), out, og, stats);
+                case Selection.Top t -> softmaxTop(keys, visible, q, qg, cfg, c, t.r(), out, og, stats);
+                case Selection.Epsilon e -> throw new AssertionError("handled above");
             }
         }
     }
 
-    private void relu(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
-                      int outOff, AttentionStats stats) {
+    // one collector per query of a group (grown as needed)
+    private ThresholdCollector[] thresholds = {new ThresholdCollector(0f)};
+    private EpsilonCollector[] epsilons = {new EpsilonCollector()};
+
+    private void relu(Keys keys, int visible, float[] q, int qOff, int group, AttentionConfig cfg, float c,
+                      float[] out, int outOff, AttentionStats stats, double[] logWeight, double[] dropped, int at) {
         // weights are non-zero exactly when <q,k> > b/c: report the half-space <q,k> >= b/c
-        threshold.reset(cfg.bias() / c);
-        keys.index().search(q, qOff, Math.min(visible, keys.indexed()), threshold, work);
+        if (thresholds.length < group) {
+            thresholds = Arrays.copyOf(thresholds, group);
+            for (int g = 0; g < group; g++) if (thresholds[g] == null) thresholds[g] = new ThresholdCollector(0f);
+        }
+        for (int g = 0; g < group; g++) thresholds[g].reset(cfg.bias() / c);
+        keys.index().searchGroup(q, qOff, group, Math.min(visible, keys.indexed()), thresholds, work);
+        for (int g = 0; g < group; g++) {
+            partialTo(logWeight, dropped, at + g);
+            reluRow(keys, visible, q, qOff + g * keys.d(), cfg, c, thresholds[g], out, outOff + g * keys.dv(), stats);
+        }
+    }
+
+    /** One ReLU row from the keys its walk reported into {@code threshold}. */
+    private void reluRow(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c,
+                         ThresholdCollector threshold, float[] out, int outOff, AttentionStats stats) {
         gatherDirect(keys, visible, q, qOff, threshold);
         double sum = 0;
         int kept = 0;
@@ -198,15 +245,90 @@ public final class SparseAttention {
         count(stats, visible, top.size(), false, false);
     }
 
-    private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, double e,
-                                float[] out, int outOff, AttentionStats stats) {
+    /**
+     * The certified walk of {@code epsilon:E} for a group of rows: those the fallback memory does not send straight to
+     * dense walk together, first with a tight bar ({@code ln(1/E) + 4} below the maximum), which certifies whenever the
+     * skipped keys' bounds lie well below it, then the rows that did not certify with the safe bar {@code ln(N/E)},
+     * with which every skipped key has probability at most E/N. A row whose walk collected more than a tenth of the
+     * keys, or that did not certify, is computed densely (a fallback row). The fallback memory then learns each row's
+     * outcome in row order.
+     */
+    private void softmaxEpsilon(Keys keys, int visible, float[] q, int qOff, int group, AttentionConfig cfg, float c,
+                                double e, float[] out, int outOff, AttentionStats stats, double[] logWeight,
+                                double[] dropped, int at) {
         FallbackBackoff backoff = keys.backoff();
-        if (backoff.skipWalk()) { // recent rows over this index fell back: compute densely without walking first
-            fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
-            return;
+        int d = keys.d(), dv = keys.dv();
+        ensureGroup(group, d);
+        int cap = (int) (DENSE_FALLBACK_FRACTION * visible);
+        for (int g = 0; g < group; g++) {
+            rowDense[g] = backoff.skipWalk(); // recent rows over this index fell back: dense without walking first
+            rowDone[g] = false;
+            rowOverflow[g] = false;
         }
-        if (certifiedEpsilon(keys, visible, q, qOff, cfg, c, e, out, outOff, stats)) backoff.certified();
-        else backoff.fellBack();
+        double[] gaps = {Math.log(1 / e) + 4, Math.log(Math.max(visible, 1) / e) + 0.01};
+        for (double gap : gaps) {
+            // the rows still walking, their queries side by side for one shared walk
+            int m = 0;
+            for (int g = 0; g < group; g++) {
+                if (rowDense[g] || rowDone[g] || rowOverflow[g]) continue;
+                rowOf[m] = g;
+                System.arraycopy(q, qOff + g * d, groupQueries, m * d, d);
+                m++;
+            }
+            if (m == 0) break;
+            for (int i = 0; i < m; i++) {
+                EpsilonCollector col = epsilons[i];
+                col.reset(c, gap, cap);
+                // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
+                for (int j = keys.indexed(); j < visible; j++) {
+                    double sc = Kernels.dotDouble(groupQueries, i * d, keys.k(), keys.kOff() + j * d, d);
+                    work.keysScored++;
+                    col.collectExact(j, sc);
+                }
+            }
+            keys.index().searchGroup(groupQueries, 0, m, Math.min(visible, keys.indexed()), epsilons, work);
+            for (int i = 0; i < m; i++) {
+                int g = rowOf[i];
+                EpsilonCollector col = epsilons[i];
+                if (col.overflow) { // more than `cap` candidates: dense is cheaper
+                    rowOverflow[g] = true;
+                    continue;
+                }
+                // rounding slack on every fp32 score: the bound must hold for the float64 scores too
+                double delta = 4.0 * (d + 4) * 0x1p-24 * c * norm(q, qOff + g * d, d) * keys.maxKeyNorm() + 1e-7;
+                partialTo(logWeight, dropped, at + g);
+                rowDone[g] = certify(keys, col, q, qOff + g * d, c, e, delta, visible, out, outOff + g * dv, stats);
+            }
+        }
+        for (int g = 0; g < group; g++) {
+            if (rowDone[g]) continue;
+            partialTo(logWeight, dropped, at + g);
+            fallback(keys, visible, q, qOff + g * d, cfg, c, out, outOff + g * dv, stats, true);
+        }
+        for (int g = 0; g < group; g++) {
+            if (rowDense[g]) continue;
+            if (rowDone[g]) backoff.certified();
+            else backoff.fellBack();
+        }
+    }
+
+    // the epsilon group's per-row state (grown as needed)
+    private boolean[] rowDense = new boolean[1], rowDone = new boolean[1], rowOverflow = new boolean[1];
+    private int[] rowOf = new int[1];
+    private float[] groupQueries = new float[0];
+
+    private void ensureGroup(int group, int d) {
+        if (rowDense.length < group) {
+            rowDense = new boolean[group];
+            rowDone = new boolean[group];
+            rowOverflow = new boolean[group];
+            rowOf = new int[group];
+        }
+        if (groupQueries.length < group * d) groupQueries = new float[group * d];
+        if (epsilons.length < group) {
+            epsilons = Arrays.copyOf(epsilons, group);
+            for (int g = 0; g < group; g++) if (epsilons[g] == null) epsilons[g] = new EpsilonCollector();
+        }
     }
 
     /**
@@ -241,32 +363,6 @@ public final class SparseAttention {
      * while a head that turns peaked is noticed within 32 rows.
      */
     static final int MAX_BACKOFF_LOG2 = 5;
-
-    /** The certified walk of {@code epsilon:E}; returns false when the row was computed densely (a fallback row). */
-    private boolean certifiedEpsilon(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c,
-                                     double e, float[] out, int outOff, AttentionStats stats) {
-        int cap = (int) (DENSE_FALLBACK_FRACTION * visible);
-        // rounding slack on every fp32 score: the bound must hold for the float64 scores too
-        double delta = 4.0 * (keys.d() + 4) * 0x1p-24 * c * norm(q, qOff, keys.d()) * keys.maxKeyNorm() + 1e-7;
-        // first a tight bar (ln(1/E) + 4 below the maximum), which certifies whenever the skipped keys' bounds lie well
-        // below it; if not, the safe bar ln(N/E), with which every skipped key has probability <= E/N
-        double[] gaps = {Math.log(1 / e) + 4, Math.log(Math.max(visible, 1) / e) + 0.01};
-        for (double gap : gaps) {
-            EpsilonCollector col = epsilon;
-            col.reset(c, gap, cap);
-            // the direct (diagonal) keys first: they are exact, and they raise the bar for the walk
-            for (int j = keys.indexed(); j < visible; j++) {
-                double s = Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
-                work.keysScored++;
-                col.collectExact(j, s);
-            }
-            keys.index().search(q, qOff, Math.min(visible, keys.indexed()), col, work);
-            if (col.overflow) break; // more than `cap` candidates: dense is cheaper
-            if (certify(keys, col, q, qOff, c, e, delta, visible, out, outOff, stats)) return true;
-        }
-        fallback(keys, visible, q, qOff, cfg, c, out, outOff, stats, true);
-        return false;
-    }
 
     /**
      * Picks the smallest prefix of the candidates (by descending score) whose certified dropped mass is at most E and
@@ -426,7 +522,9 @@ public final class SparseAttention {
 
     private void fallback(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
                           int outOff, AttentionStats stats, boolean countFallback) {
-        long scoredBefore = work.keysScored;
+        long scoredBefore = work.keysScored, walkBytes = work.bytesRead; // taken by this row (see count)
+        work.keysScored = 0;
+        work.bytesRead = 0;
         if (observer != null) observer.row(null, -1, 0);
         AttentionStats local = new AttentionStats();
         if (keys.isStored()) {
@@ -443,7 +541,7 @@ public final class SparseAttention {
             stats.keptKeys += local.keptKeys;
             stats.scoredKeys += visible; // each key once: the dense pass scores them all
             stats.fallbackWalkKeys += scoredBefore;
-            stats.bytesRead += work.bytesRead + local.bytesRead;
+            stats.bytesRead += walkBytes + local.bytesRead;
             if (local.emptyRows > 0) stats.emptyRows++;
             if (countFallback) stats.fallbackRows++;
         }
@@ -463,13 +561,20 @@ public final class SparseAttention {
         this.observer = observer;
     }
 
+    /**
+     * Counts one row; the walk's work so far ({@link #work}) is taken by the row that counts first (a group's shared
+     * walk is counted once, by its first row).
+     */
     private void count(AttentionStats stats, int visible, long kept, boolean empty, boolean fallback) {
+        long scored = work.keysScored, bytes = work.bytesRead;
+        work.keysScored = 0;
+        work.bytesRead = 0;
         if (stats == null) return;
-        stats.bytesRead += work.bytesRead + kept * (long) valueBytes;
+        stats.bytesRead += bytes + kept * (long) valueBytes;
         stats.rows++;
         stats.visibleKeys += visible;
         stats.keptKeys += kept;
-        stats.scoredKeys += work.keysScored;
+        stats.scoredKeys += scored;
         if (empty) stats.emptyRows++;
         if (fallback) stats.fallbackRows++;
     }

@@ -270,6 +270,7 @@ public final class BlockIndex implements HalfSpaceIndex {
      * {@code collectors[i]} (the query heads of one grouped-query kv head): each block's sketch codes are read from
      * memory once for all of them. Their work is added to {@code work}.
      */
+    @Override
     public void searchGroup(float[] q, int qOff, int count, int limit, HitCollector[] collectors, SearchWork work) {
         if (count < 1 || collectors.length < count) {
             throw new IllegalArgumentException("group of " + count + " queries with " + collectors.length

@@ -43,6 +43,19 @@ public interface HalfSpaceIndex {
      */
     void search(float[] q, int qOff, int limit, HitCollector collector, SearchWork work);
 
+    /**
+     * {@link #search} of {@code count} queries, query i at {@code q[qOff + i·d]} into {@code collectors[i]}, each
+     * getting exactly what it would alone; an index may share one walk between them (the query heads of one
+     * grouped-query kv head). Their work is added to {@code work}.
+     */
+    default void searchGroup(float[] q, int qOff, int count, int limit, HitCollector[] collectors, SearchWork work) {
+        if (count < 1 || collectors.length < count) {
+            throw new IllegalArgumentException("group of " + count + " queries with " + collectors.length
+                    + " collectors");
+        }
+        for (int i = 0; i < count; i++) search(q, qOff + i * dimension(), limit, collectors[i], work);
+    }
+
     /** Reports the ids of keys with {@code <q,k> >= t}, ascending. */
     default int[] report(float[] q, float t, SearchWork work) {
         checkQuery(q, 0);

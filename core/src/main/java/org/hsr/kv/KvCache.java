@@ -339,14 +339,9 @@ public final class KvCache implements AutoCloseable {
                 if (partial != null) Arrays.fill(partial[1], h0, h0 + group, 0);
                 continue;
             }
-            for (int g = 0; g < group; g++) {
-                if (partial == null) {
-                    sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st);
-                } else {
-                    sparse[kvh].attendRow(keys, visible, q, q0 + g * d, cfg, selection, out, o0 + g * dv, st,
-                            partial[0], partial[1], h0 + g);
-                }
-            }
+            // the group's query heads share one walk of the index
+            sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, st,
+                    partial == null ? null : partial[0], partial == null ? null : partial[1], h0);
         }
     }
 
