@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.hsr.attention.HsrAttention;
 import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
@@ -106,7 +107,8 @@ final class Analyses {
         float c = (float) (1 / Math.sqrt(d));
         BlockIndex index = new BlockIndex(d);
         index.add(data.k(), n);
-        var keys = new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv, BenchCommand.maxNorm(data.k(), n, d));
+        var keys = new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv,
+                HsrAttention.maxNorm(data.k(), 0, n, d));
         QuestAttention quest = new QuestAttention(data.k(), 0, n, d);
         SinkWindowAttention window = new SinkWindowAttention();
         // the float64 dense output of every row, computed once

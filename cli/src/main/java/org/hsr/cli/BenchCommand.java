@@ -316,7 +316,7 @@ final class BenchCommand implements Callable<Integer> {
         SinkWindowAttention window = method.equals("window") ? new SinkWindowAttention() : null;
         int tokens = budget != null ? budget : Math.max(64, n / 32);
         double buildMs = (System.nanoTime() - t0) / 1e6;
-        float maxNorm = maxNorm(data.k(), n, d);
+        float maxNorm = HsrAttention.maxNorm(data.k(), 0, n, d);
         var keys = index == null ? null : new SparseAttention.Keys(index, data.k(), 0, data.v(), 0, n, d, dv, maxNorm);
         SparseAttention sparse = new SparseAttention();
         float c = cfg.scaleFor(d);
@@ -499,10 +499,6 @@ final class BenchCommand implements Callable<Integer> {
             norm = Math.max(norm, Math.abs(ref[t]));
         }
         return norm == 0 ? diff : diff / norm;
-    }
-
-    static float maxNorm(float[] k, int n, int d) {
-        return HsrAttention.maxNorm(k, 0, n, d);
     }
 
     /** Prefill: {@code speedup_vs_numpy} = the NumPy peer's time / the method's, per n (when the peer ran). */

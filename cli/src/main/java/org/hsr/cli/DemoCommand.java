@@ -2,6 +2,7 @@ package org.hsr.cli;
 
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import org.hsr.attention.HsrAttention;
 import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
@@ -76,7 +77,7 @@ final class DemoCommand implements Callable<Integer> {
         BlockIndex index = new BlockIndex(d);
         index.add(k, n);
         double buildMs = (System.nanoTime() - t0) / 1e6;
-        var keys = new SparseAttention.Keys(index, k, 0, v, 0, n, d, d, BenchCommand.maxNorm(k, n, d));
+        var keys = new SparseAttention.Keys(index, k, 0, v, 0, n, d, d, HsrAttention.maxNorm(k, 0, n, d));
         DenseAttention dense = new DenseAttention();
         SparseAttention sparse = new SparseAttention();
         float c = cfg.scaleFor(d);

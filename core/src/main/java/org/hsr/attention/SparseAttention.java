@@ -53,10 +53,10 @@ public final class SparseAttention {
         }
 
         /** The keys and values a {@link BlockIndex} with values holds, all of them indexed. */
-        public static Keys stored(BlockIndex index, float maxKeyNorm, FallbackBackoff backoff) {
+        public static Keys stored(BlockIndex index, FallbackBackoff backoff) {
             if (index.valueDimension() == 0) throw new IllegalArgumentException("the index holds no values");
             return new Keys(index, null, 0, null, 0, index.size(), index.dimension(), index.valueDimension(),
-                    maxKeyNorm, backoff);
+                    index.maxKeyNorm(), backoff);
         }
 
         boolean isStored() {

@@ -55,6 +55,7 @@ public final class BlockIndex implements HalfSpaceIndex {
     private final BlockFolder folder;
     private final BlockSearcher searcher;
     private volatile BlockSnapshot snap;
+    private volatile float maxKeyNorm; // an upper bound on every stored key's norm (truncate leaves it an upper bound)
 
     /** Relative rounding bound of length-d float dot products, with a safety factor. */
     static double gamma(int d) {
@@ -102,6 +103,14 @@ public final class BlockIndex implements HalfSpaceIndex {
         return snap.size();
     }
 
+    /**
+     * An upper bound on the norm of every stored (rounded) key, for rounding slacks that scale with {@code ‖q‖·‖k‖}.
+     * It only grows (after {@link #truncate} it is still an upper bound).
+     */
+    public float maxKeyNorm() {
+        return maxKeyNorm;
+    }
+
     /** Keys held in blocks (the rest are in the exactly-scanned tail). */
     public int foldedKeys() {
         BlockSnapshot s = snap;
@@ -133,11 +142,18 @@ public final class BlockIndex implements HalfSpaceIndex {
     public synchronized void add(float[] k, int kOff, float[] v, int vOff, int count) {
         checkRows("key", k, kOff, count, d);
         if (dv > 0) checkRows("value", v, vOff, count, dv);
+        double maxSq = 0;
         for (int i = 0; i < count; i++) { // scores of keys beyond the limit could overflow fp32
             double sq = 0;
-            for (int t = 0; t < d; t++) sq += (double) k[kOff + i * d + t] * k[kOff + i * d + t];
+            for (int t = 0; t < d; t++) {
+                double x = type.round(k[kOff + i * d + t]); // the stored key's norm
+                sq += x * x;
+            }
             HalfSpaceIndex.checkNorm(sq, "key " + i);
+            maxSq = Math.max(maxSq, sq);
         }
+        // before the snapshot that holds the keys is published: a reader of that snapshot sees this bound or a larger
+        maxKeyNorm = Math.max(maxKeyNorm, (float) (Math.sqrt(maxSq) * (1 + 1e-6)));
         if (count == 0) return;
         BlockSnapshot s = snap;
         if ((long) s.size() + count > Integer.MAX_VALUE / 2) {

@@ -55,7 +55,6 @@ public final class KvCache implements AutoCloseable {
     private final Method method;
     private final Executor executor; // null: the calling thread
     private final BlockIndex[] index; // (layers × kvHeads)
-    private final float[] maxKeyNorm; // (layers × kvHeads) upper bound on every stored key's norm
     private final SparseAttention.FallbackBackoff[] backoff; // (layers × kvHeads) the epsilon policy's memory
     private final SparseAttention[] sparse; // (kvHeads) scratch per kv head, so heads can run in parallel
     private final StoredDenseAttention[] dense; // (kvHeads)
@@ -73,7 +72,6 @@ public final class KvCache implements AutoCloseable {
         this.executor = b.executor;
         int slots = shape.layers() * shape.kvHeads();
         index = new BlockIndex[slots];
-        maxKeyNorm = new float[slots];
         backoff = new SparseAttention.FallbackBackoff[slots];
         for (int s = 0; s < slots; s++) {
             index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type());
@@ -161,7 +159,7 @@ public final class KvCache implements AutoCloseable {
     public long memoryBytes() {
         long total = 0;
         for (BlockIndex ix : index) total += ix.memoryBytes();
-        return total + 4L * maxKeyNorm.length;
+        return total;
     }
 
     /**
@@ -181,7 +179,6 @@ public final class KvCache implements AutoCloseable {
             int s = layer * kvh + h;
             if (positions == 1 || kvh == 1) { // one head's rows are contiguous: no copy
                 index[s].add(k, kOff + h * d, v, vOff + h * dv, positions);
-                noteKeyNorms(s, k, kOff + h * d, positions, d);
                 continue;
             }
             // several positions of several heads: gather this head's rows (the index reads rows d apart)
@@ -192,7 +189,6 @@ public final class KvCache implements AutoCloseable {
                 System.arraycopy(v, vOff + (p * kvh + h) * dv, gatherV, p * dv, dv);
             }
             index[s].add(gatherK, 0, gatherV, 0, positions);
-            noteKeyNorms(s, gatherK, 0, positions, d);
         }
     }
 
@@ -327,7 +323,7 @@ public final class KvCache implements AutoCloseable {
                              Method how, AttentionStats st, double[][] partial, int lwOff) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
-        var keys = SparseAttention.Keys.stored(ix, maxKeyNorm[s], backoff[s]);
+        var keys = SparseAttention.Keys.stored(ix, backoff[s]);
         for (int p = 0; p < positions; p++) {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
@@ -379,19 +375,6 @@ public final class KvCache implements AutoCloseable {
     @Override
     public void close() {
         Arrays.fill(index, null);
-    }
-
-    private void noteKeyNorms(int s, float[] k, int off, int count, int d) {
-        float max = maxKeyNorm[s];
-        for (int i = 0; i < count; i++) {
-            double sq = 0;
-            for (int t = 0; t < d; t++) {
-                double x = shape.type().round(k[off + i * d + t]);
-                sq += x * x;
-            }
-            max = Math.max(max, (float) (Math.sqrt(sq) * (1 + 1e-6)));
-        }
-        maxKeyNorm[s] = max;
     }
 
     private void checkLayer(int layer) {
