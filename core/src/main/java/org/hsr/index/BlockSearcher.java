@@ -51,6 +51,9 @@ final class BlockSearcher {
         final int[] pending = new int[PENDING + BLOCK];
         int pendingCount;
         long scored, sketchRead, skipped;
+        float tc; // the centred bar at the current block
+        float[] qs = new float[0]; // the current block's prepared query (group walks)
+        final float[] sketch = new float[BLOCK]; // its sketch scores (group walks)
 
         /** The collector's bar in centred units (the block and sketch bounds are on the centred keys). */
         float centredBar() {
@@ -88,6 +91,8 @@ final class BlockSearcher {
             key = new float[d];
         }
 
+        Query[] active = new Query[0]; // the queries that sketch the current block
+
         Query[] queries(int count, int blocks) {
             if (queries.length < count) {
                 Query[] more = Arrays.copyOf(queries, count);
@@ -101,6 +106,7 @@ final class BlockSearcher {
                 qr.scored = qr.sketchRead = qr.skipped = 0;
             }
             if (visited.length < blocks) visited = new boolean[blocks];
+            if (active.length < count) active = new Query[count];
             return queries;
         }
     }
@@ -198,6 +204,7 @@ final class BlockSearcher {
             if (limited && s.idRange()[2 * b] >= limit) continue; // every key of the block is past the causal limit
             int cut = limited && s.idRange()[2 * b + 1] >= limit ? limit : Integer.MAX_VALUE;
             int live = 0, sketched = 0;
+            Query[] active = w.active;
             float bestBound = Float.NEGATIVE_INFINITY, lowestBar = Float.POSITIVE_INFINITY;
             for (int g = 0; g < count; g++) {
                 Query qr = qs[g];
@@ -211,10 +218,12 @@ final class BlockSearcher {
                     if (qr.reportPruned) qr.col.pruned(ub + qr.shift(), s.blockKeys(b));
                     continue;
                 }
-                sketch(s, w, q, qr, b, tc, cut);
-                sketched++;
+                qr.tc = tc;
+                active[sketched++] = qr;
             }
             if (live == 0) break; // every collector wants no more
+            if (sketched == 1) sketch(s, w, q, active[0], b, cut);
+            else if (sketched > 1) sketchTogether(s, w, q, active, sketched, b, cut);
             if (sketched > 0) bytes += (long) BLOCK * (dPad + 2 * Integer.BYTES) + (long) sketched * dPad * Float.BYTES;
             if (inPrefix && bestBound < lowestBar) {
                 // the prefix descends by the largest bound over the queries, and every block outside it has a bound
@@ -243,33 +252,71 @@ final class BlockSearcher {
         }
     }
 
-    /** Block b's sketch bound for one query, whose centred bar is tc: its candidates are queued for the exact check. */
-    private void sketch(BlockSnapshot s, Walk w, float[] q, Query qr, int b, float tc, int cut) {
+    /** Block b's sketch bound for one query (bar qr.tc): the fused kernels; its candidates are queued. */
+    private void sketch(BlockSnapshot s, Walk w, float[] q, Query qr, int b, int cut) {
         Kernels.int8Query(q, qr.qOff, s.scale(), b * dPad, d, w.qs);
+        filter(s, w, q, qr, b, cut, w.qs, null);
+    }
+
+    /**
+     * Block b's sketch bound for several queries: each word of the block's codes is decoded once for a pair of them
+     * ({@link Kernels#int8ScoresPair}), then each query's bound is filtered from its scores.
+     */
+    private void sketchTogether(BlockSnapshot s, Walk w, float[] q, Query[] active, int count, int b, int cut) {
+        int[] codes = s.codes(b);
+        int off = BlockSnapshot.codeOffset(b, quads);
+        for (int i = 0; i < count; i++) {
+            Query qr = active[i];
+            if (qr.qs.length < dPad) qr.qs = new float[dPad];
+            Kernels.int8Query(q, qr.qOff, s.scale(), b * dPad, d, qr.qs);
+        }
+        int i = 0;
+        for (; i + 1 < count; i += 2) {
+            Query a = active[i], c = active[i + 1];
+            Kernels.int8ScoresPair(codes, off, BLOCK / lanes, quads, lanes, a.qs, c.qs, a.sketch, 0, c.sketch, 0);
+        }
+        if (i < count) Kernels.int8Scores(codes, off, BLOCK / lanes, quads, lanes, active[i].qs, active[i].sketch, 0);
+        for (int j = 0; j < count; j++) filter(s, w, q, active[j], b, cut, active[j].qs, active[j].sketch);
+    }
+
+    /**
+     * One query's sketch bounds of block b against its bar, from the scores in {@code sketch} (null: the fused
+     * kernels score them with {@code qs}); the candidates are queued for the exact check.
+     */
+    private void filter(BlockSnapshot s, Walk w, float[] q, Query qr, int b, int cut, float[] qs, float[] sketch) {
         qr.sketchRead += BLOCK;
         int[] codes = s.codes(b);
         int off = BlockSnapshot.codeOffset(b, quads);
-        float base = qr.centerDots[b];
+        float base = qr.centerDots[b], tc = qr.tc;
         int candidates;
         if (!qr.reportPruned) {
-            // the fused kernel: sketch scores and their bounds in vector form, only candidates come back
-            candidates = Kernels.int8Filter(codes, off, BLOCK / lanes, quads, lanes, w.qs, base, qr.qNorm,
-                    s.errBound(), b * BLOCK, tc, w.slots);
+            // sketch scores and their bounds in vector form, only candidates come back
+            candidates = sketch == null
+                    ? Kernels.int8Filter(codes, off, BLOCK / lanes, quads, lanes, qs, base, qr.qNorm, s.errBound(),
+                            b * BLOCK, tc, w.slots)
+                    : Kernels.sketchFilter(sketch, 0, BLOCK, base, qr.qNorm, s.errBound(), b * BLOCK, tc, w.slots);
         } else if (!Float.isNaN(qr.col.prunedExpScale())) {
             // bulk: the kernel sums exp(scale·(bound − bar)) over the keys it prunes
             w.mass[0] = 0;
-            candidates = Kernels.int8FilterMass(codes, off, BLOCK / lanes, quads, lanes, w.qs, base, qr.qNorm,
-                    s.errBound(), b * BLOCK, tc, qr.col.prunedExpScale(), w.slots, w.mass);
+            float scale = qr.col.prunedExpScale();
+            candidates = sketch == null
+                    ? Kernels.int8FilterMass(codes, off, BLOCK / lanes, quads, lanes, qs, base, qr.qNorm, s.errBound(),
+                            b * BLOCK, tc, scale, w.slots, w.mass)
+                    : Kernels.sketchFilterMass(sketch, 0, BLOCK, base, qr.qNorm, s.errBound(), b * BLOCK, tc, scale,
+                            w.slots, w.mass);
             qr.col.prunedMass(w.mass[0], tc + qr.shift());
         } else {
             // every bound reported on its own: sketch scores per key, and the survivors to the same exact check
-            Kernels.int8Scores(codes, off, BLOCK / lanes, quads, lanes, w.qs, w.sketch, 0);
+            if (sketch == null) {
+                Kernels.int8Scores(codes, off, BLOCK / lanes, quads, lanes, qs, w.sketch, 0);
+                sketch = w.sketch;
+            }
             candidates = 0;
             for (int j = 0; j < BLOCK; j++) {
                 int slot = b * BLOCK + j;
                 int id = s.slotId()[slot];
                 if (id < 0 || id >= cut) continue;
-                float bound = base + w.sketch[j] + qr.qNorm * s.errBound()[slot];
+                float bound = base + sketch[j] + qr.qNorm * s.errBound()[slot];
                 if (bound < tc) qr.col.pruned(bound + qr.shift(), 1);
                 else w.slots[candidates++] = j;
             }

@@ -90,6 +90,25 @@ public interface KernelSupport {
     void int8Scores(int[] codes, int off, int groups, int quads, int lanes, float[] qs, float[] out, int outOff);
 
     /**
+     * {@link #int8Scores} of the same codes for two prepared queries at once, {@code qsA} into {@code outA} and
+     * {@code qsB} into {@code outB}: each code word is decoded once for both (the query heads of a grouped-query kv
+     * head). The results equal two {@code int8Scores} calls bit for bit.
+     */
+    void int8ScoresPair(int[] codes, int off, int groups, int quads, int lanes, float[] qsA, float[] qsB, float[] outA,
+                        int outAOff, float[] outB, int outBOff);
+
+    /**
+     * {@link #int8Filter} from sketch scores already computed ({@code sketch[sOff + s]} for slot {@code s < count}),
+     * with the same bound and the same arithmetic: writes the passing slots to {@code outSlots}, returns how many.
+     */
+    int sketchFilter(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff, float tc,
+                     int[] outSlots);
+
+    /** {@link #int8FilterMass} from sketch scores already computed (see {@link #sketchFilter}). */
+    int sketchFilterMass(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff,
+                         float tc, float expScale, int[] outSlots, double[] mass);
+
+    /**
      * A block's query for the int8 kernels: stands for {@code qs_i = q[qOff+i]·scale[sOff+i]} for {@code i < d} and
      * 0 up to {@code 4·ceil(d/4)}, written into {@code prepared} in the form this implementation's kernels read (the
      * parameter they call {@code qs}): the products themselves in the scalar kernels, the coefficients of their digit

@@ -193,6 +193,35 @@ public final class Kernels {
         IMPL.int8Scores(codes, off, groups, quads, lanes, qs, out, outOff);
     }
 
+    /** Sketch scores of the same codes for two queries, each word decoded once; see {@link KernelSupport#int8ScoresPair}. */
+    public static void int8ScoresPair(int[] codes, int off, int groups, int quads, int lanes, float[] qsA, float[] qsB,
+                                      float[] outA, int outAOff, float[] outB, int outBOff) {
+        Objects.checkFromIndexSize(off, Math.multiplyExact(groups, quads * lanes), codes.length);
+        Objects.checkFromIndexSize(0, 4 * quads, qsA.length);
+        Objects.checkFromIndexSize(0, 4 * quads, qsB.length);
+        Objects.checkFromIndexSize(outAOff, groups * lanes, outA.length);
+        Objects.checkFromIndexSize(outBOff, groups * lanes, outB.length);
+        IMPL.int8ScoresPair(codes, off, groups, quads, lanes, qsA, qsB, outA, outAOff, outB, outBOff);
+    }
+
+    /** The sketch filter from computed scores; see {@link KernelSupport#sketchFilter}. */
+    public static int sketchFilter(float[] sketch, int sOff, int count, float base, float qNorm, float[] err,
+                                   int errOff, float tc, int[] outSlots) {
+        Objects.checkFromIndexSize(sOff, count, sketch.length);
+        Objects.checkFromIndexSize(errOff, count, err.length);
+        Objects.checkFromIndexSize(0, count, outSlots.length);
+        return IMPL.sketchFilter(sketch, sOff, count, base, qNorm, err, errOff, tc, outSlots);
+    }
+
+    /** The sketch filter with the pruned slots' exp terms, from computed scores; see {@link KernelSupport#sketchFilterMass}. */
+    public static int sketchFilterMass(float[] sketch, int sOff, int count, float base, float qNorm, float[] err,
+                                       int errOff, float tc, float expScale, int[] outSlots, double[] mass) {
+        Objects.checkFromIndexSize(sOff, count, sketch.length);
+        Objects.checkFromIndexSize(errOff, count, err.length);
+        Objects.checkFromIndexSize(0, count, outSlots.length);
+        return IMPL.sketchFilterMass(sketch, sOff, count, base, qNorm, err, errOff, tc, expScale, outSlots, mass);
+    }
+
     /** The value pass: {@code out[outOff..+dv) += Σ_j w[wOff+j]·v_j} over {@code count} row-major values. */
     public static void weightedSum(float[] w, int wOff, float[] v, int vOff, int count, int dv, float[] out, int outOff) {
         if (dv <= 0) throw new IllegalArgumentException("value dimension must be positive: " + dv);

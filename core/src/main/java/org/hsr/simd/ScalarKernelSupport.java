@@ -157,6 +157,35 @@ public final class ScalarKernelSupport implements KernelSupport {
     }
 
     @Override
+    public void int8ScoresPair(int[] codes, int off, int groups, int quads, int lanes, float[] qsA, float[] qsB,
+                               float[] outA, int outAOff, float[] outB, int outBOff) {
+        int8Scores(codes, off, groups, quads, lanes, qsA, outA, outAOff);
+        int8Scores(codes, off, groups, quads, lanes, qsB, outB, outBOff);
+    }
+
+    @Override
+    public int sketchFilter(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff,
+                            float tc, int[] outSlots) {
+        int n = 0;
+        for (int s = 0; s < count; s++) if (base + sketch[sOff + s] + qNorm * err[errOff + s] >= tc) outSlots[n++] = s;
+        return n;
+    }
+
+    @Override
+    public int sketchFilterMass(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff,
+                                float tc, float expScale, int[] outSlots, double[] mass) {
+        int n = 0;
+        double sum = 0;
+        for (int s = 0; s < count; s++) {
+            float bound = base + sketch[sOff + s] + qNorm * err[errOff + s];
+            if (bound >= tc) outSlots[n++] = s;
+            else sum += Math.exp(Math.max(-80.0, (double) expScale * (bound - tc))); // as the vector form
+        }
+        mass[0] += sum;
+        return n;
+    }
+
+    @Override
     public void weightedRows(float[] w, int wOff, float[] x, int off, int stride, int count, int len, float[] out,
                              int outOff) {
         for (int j = 0; j < count; j++) {

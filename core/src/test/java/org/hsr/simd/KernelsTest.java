@@ -221,6 +221,25 @@ class KernelsTest {
             assertEquals(want, impl.int8FilterMass(words, 5, groups, quads, lanes, qs, base, qNorm, err, 0, tc, 0.5f,
                     slots, got));
             close(mass, got[0], 1e-5 * mass + 1e-30, impl.name() + " filter mass");
+            // two queries at once: each the same bits as alone; the filters from scores as the fused ones
+            float[] q2 = new float[d + 2], qs2 = new float[n];
+            for (int t = 0; t < d; t++) q2[2 + t] = (float) r.nextGaussian();
+            impl.int8Query(q2, 2, scale, 1, d, qs2);
+            float[] alone = new float[groups * lanes], pairA = new float[groups * lanes + 3];
+            float[] pairB = new float[groups * lanes + 2];
+            impl.int8Scores(words, 5, groups, quads, lanes, qs2, alone, 0);
+            impl.int8ScoresPair(words, 5, groups, quads, lanes, qs, qs2, pairA, 3, pairB, 2);
+            for (int key = 0; key < groups * lanes; key++) {
+                assertEquals(out[1 + key], pairA[3 + key], impl.name() + " pair A key " + key);
+                assertEquals(alone[key], pairB[2 + key], impl.name() + " pair B key " + key);
+            }
+            int[] fromScores = new int[groups * lanes];
+            assertEquals(count, impl.sketchFilter(out, 1, groups * lanes, base, qNorm, err, 0, tc, fromScores));
+            double[] got2 = {0};
+            assertEquals(count, impl.sketchFilterMass(out, 1, groups * lanes, base, qNorm, err, 0, tc, 0.5f,
+                    fromScores, got2));
+            for (int i = 0; i < count; i++) assertEquals(slots[i], fromScores[i], impl.name() + " slot " + i);
+            close(got[0], got2[0], 1e-12 * got[0] + 1e-300, impl.name() + " mass from scores");
         }
     }
 

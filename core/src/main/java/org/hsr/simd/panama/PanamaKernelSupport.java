@@ -537,6 +537,93 @@ public final class PanamaKernelSupport implements KernelSupport {
         a0.add(a1).add(a2.add(a3)).intoArray(out, outOff);
     }
 
+    @Override
+    public void int8ScoresPair(int[] codes, int off, int groups, int quads, int lanes, float[] qsA, float[] qsB,
+                               float[] outA, int outAOff, float[] outB, int outBOff) {
+        if (lanes != IS.length()) {
+            SCALAR.int8ScoresPair(codes, off, groups, quads, lanes, qsA, qsB, outA, outAOff, outB, outBOff);
+            return;
+        }
+        for (int g = 0; g < groups; g++) {
+            groupScoresPair(codes, off + g * quads * lanes, quads, qsA, qsB, outA, outAOff + g * lanes, outB,
+                    outBOff + g * lanes);
+        }
+    }
+
+    /**
+     * {@link #groupScores} for two queries: each word's four digit vectors are made once and multiplied into both
+     * queries' four accumulators, in the same order as {@code groupScores} does for each, so the results are the same
+     * bit for bit. Twelve vector registers live (eight accumulators, four digits), within AVX2's sixteen.
+     */
+    private static void groupScoresPair(int[] codes, int base, int quads, float[] ka, float[] kb, float[] outA,
+                                        int outAOff, float[] outB, int outBOff) {
+        int lanes = IS.length();
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int p = 0; p < quads; p++) {
+            IntVector w = IntVector.fromArray(IS, codes, base + p * lanes);
+            FloatVector f0 = (FloatVector) w.lanewise(VectorOperators.LSHL, 24).castShape(S, 0);
+            FloatVector f1 = (FloatVector) w.lanewise(VectorOperators.LSHL, 16).castShape(S, 0);
+            FloatVector f2 = (FloatVector) w.lanewise(VectorOperators.LSHL, 8).castShape(S, 0);
+            FloatVector f3 = (FloatVector) w.castShape(S, 0);
+            int k = 4 * p;
+            if (HAS_FAST_FMA) { // written out: a helper C2 declines to inline would box the vectors
+                a0 = f0.fma(FloatVector.broadcast(S, ka[k]), a0);
+                a1 = f1.fma(FloatVector.broadcast(S, ka[k + 1]), a1);
+                a2 = f2.fma(FloatVector.broadcast(S, ka[k + 2]), a2);
+                a3 = f3.fma(FloatVector.broadcast(S, ka[k + 3]), a3);
+                b0 = f0.fma(FloatVector.broadcast(S, kb[k]), b0);
+                b1 = f1.fma(FloatVector.broadcast(S, kb[k + 1]), b1);
+                b2 = f2.fma(FloatVector.broadcast(S, kb[k + 2]), b2);
+                b3 = f3.fma(FloatVector.broadcast(S, kb[k + 3]), b3);
+            } else {
+                a0 = f0.mul(FloatVector.broadcast(S, ka[k])).add(a0);
+                a1 = f1.mul(FloatVector.broadcast(S, ka[k + 1])).add(a1);
+                a2 = f2.mul(FloatVector.broadcast(S, ka[k + 2])).add(a2);
+                a3 = f3.mul(FloatVector.broadcast(S, ka[k + 3])).add(a3);
+                b0 = f0.mul(FloatVector.broadcast(S, kb[k])).add(b0);
+                b1 = f1.mul(FloatVector.broadcast(S, kb[k + 1])).add(b1);
+                b2 = f2.mul(FloatVector.broadcast(S, kb[k + 2])).add(b2);
+                b3 = f3.mul(FloatVector.broadcast(S, kb[k + 3])).add(b3);
+            }
+        }
+        a0.add(a1).add(a2.add(a3)).intoArray(outA, outAOff);
+        b0.add(b1).add(b2.add(b3)).intoArray(outB, outBOff);
+    }
+
+    @Override
+    public int sketchFilter(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff,
+                            float tc, int[] outSlots) {
+        if (count % L != 0) return SCALAR.sketchFilter(sketch, sOff, count, base, qNorm, err, errOff, tc, outSlots);
+        FloatVector baseV = FloatVector.broadcast(S, base);
+        int n = 0;
+        for (int s = 0; s < count; s += L) { // the same arithmetic as int8Filter's
+            FloatVector bound = FloatVector.fromArray(S, sketch, sOff + s).add(baseV)
+                    .add(FloatVector.fromArray(S, err, errOff + s).mul(qNorm));
+            n = appendPassing(bound.compare(VectorOperators.GE, tc), s, outSlots, n);
+        }
+        return n;
+    }
+
+    @Override
+    public int sketchFilterMass(float[] sketch, int sOff, int count, float base, float qNorm, float[] err, int errOff,
+                                float tc, float expScale, int[] outSlots, double[] mass) {
+        if (count % L != 0) {
+            return SCALAR.sketchFilterMass(sketch, sOff, count, base, qNorm, err, errOff, tc, expScale, outSlots, mass);
+        }
+        FloatVector baseV = FloatVector.broadcast(S, base), tcV = FloatVector.broadcast(S, tc);
+        FloatVector acc = FloatVector.zero(S);
+        int n = 0;
+        for (int s = 0; s < count; s += L) { // the same arithmetic as int8FilterMass's
+            FloatVector bound = FloatVector.fromArray(S, sketch, sOff + s).add(baseV)
+                    .add(FloatVector.fromArray(S, err, errOff + s).mul(qNorm));
+            VectorMask<Float> pass = bound.compare(VectorOperators.GE, tcV);
+            acc = acc.add(bound.sub(tcV).mul(expScale).max(MIN_EXPONENT).lanewise(VectorOperators.EXP), pass.not());
+            n = appendPassing(pass, s, outSlots, n);
+        }
+        mass[0] += acc.reduceLanes(VectorOperators.ADD);
+        return n;
+    }
+
     /** Bit masks of the digits j < 3 within a quad (lane t of a vector at a multiple of 4: t % 4 != 3). */
     private static final VectorMask<Float> NOT_TOP_DIGIT = VectorMask.fromLong(S, 0x7777_7777_7777_7777L);
     /** Lane i takes lane i+1 (the last lane wraps to lane 0). */
