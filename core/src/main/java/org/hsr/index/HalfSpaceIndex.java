@@ -80,15 +80,24 @@ public interface HalfSpaceIndex {
         long[] lims = new long[m + 1];
         int[][] ids = new int[m][];
         float[][] scores = new float[m][];
-        ThresholdCollector c = new ThresholdCollector(0f);
-        for (int i = 0; i < m; i++) {
-            checkQuery(queries, i * d);
-            c.reset(thresholds[thresholds.length == 1 ? 0 : i]);
-            search(queries, i * d, c, work);
-            c.sortById();
-            ids[i] = Arrays.copyOf(c.ids(), c.size());
-            scores[i] = Arrays.copyOf(c.scores(), c.size());
-            lims[i + 1] = lims[i] + c.size();
+        // four queries at a time through searchGroup, which an index may walk together (BlockIndex: one read of
+        // each block's sketch for the four)
+        ThresholdCollector[] cs = new ThresholdCollector[4];
+        for (int g = 0; g < cs.length; g++) cs[g] = new ThresholdCollector(0f);
+        for (int i = 0; i < m; i += cs.length) {
+            int count = Math.min(cs.length, m - i);
+            for (int g = 0; g < count; g++) {
+                checkQuery(queries, (i + g) * d);
+                cs[g].reset(thresholds[thresholds.length == 1 ? 0 : i + g]);
+            }
+            searchGroup(queries, i * d, count, Integer.MAX_VALUE, cs, work);
+            for (int g = 0; g < count; g++) {
+                ThresholdCollector c = cs[g];
+                c.sortById();
+                ids[i + g] = Arrays.copyOf(c.ids(), c.size());
+                scores[i + g] = Arrays.copyOf(c.scores(), c.size());
+                lims[i + g + 1] = lims[i + g] + c.size();
+            }
         }
         long[] allIds = new long[Math.toIntExact(lims[m])];
         float[] allScores = new float[allIds.length];
