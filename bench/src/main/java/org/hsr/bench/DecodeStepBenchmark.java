@@ -5,12 +5,10 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
-import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
 import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
 import org.hsr.store.ElementType;
-import org.hsr.attention.DenseAttention;
 import org.hsr.attention.Selection;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -28,8 +26,9 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * One decoding step of one layer: {@link KvCache#attend} for {@value #HEADS} query heads over
- * {@value #KV_HEADS} kv heads (grouped-query attention) after n positions were appended, against dense fp32
- * attention ({@link DenseAttention}) over the same cache. d = dv = 128.
+ * {@value #KV_HEADS} kv heads (grouped-query attention) after n positions were appended, through the index
+ * ({@code hsr…}) and dense ({@code dense…}, {@link KvCache.Method#DENSE}: every key and value, each kv head's rows read
+ * once for its query heads) over the same cache and storage type ({@code kv}). d = dv = 128.
  * <ul>
  *   <li><b>ReLU^2</b> on the SPEC's {@code gaussian} workload (q, k, v i.i.d. N(0, 1)) with the paper's bias
  *       {@code b = sqrt(0.4·ln n)} (scaled scores have σ = 1): exact, about 1.5% of the keys active.</li>
@@ -78,23 +77,23 @@ public class DecodeStepBenchmark {
     @Param({"32768", "131072"})
     public int n;
 
-    // the hsr… benchmarks
+    /** The storage type of keys and values, for both methods. */
+    @Param({"bf16", "fp32"})
+    public String kv;
+
     private KvCache session; // one layer, n positions appended
+    private KvCache.Method method; // hsr… or dense…
     private float[][] q; // (STEPS) -> (HEADS * D)
     private float[] out; // (HEADS * DV)
-    // the dense… benchmarks: the same cache as one grouped-query input per step
-    private DenseAttention dense; // reuses its score row
-    private AttentionInput[] input; // (STEPS): q (HEADS, 1, D), k (KV_HEADS, n, D), v (KV_HEADS, n, DV)
     private AttentionConfig cfg;
-    private AttentionStats stats;
     private int next; // the step of the next call
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
         Twins.requireKernels(params);
-        String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
-        boolean relu = method.contains("Relu");
-        boolean hsr = method.startsWith("hsr");
+        String name = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
+        boolean relu = name.contains("Relu");
+        boolean hsr = name.startsWith("hsr");
         // keys, values: (KV_HEADS, n, D); queries: (STEPS, HEADS * D)
         float[] k = Gaussian.array(KV_HEADS * n * D, 31), v = Gaussian.array(KV_HEADS * n * DV, 32);
         q = new float[STEPS][];
@@ -106,28 +105,22 @@ public class DecodeStepBenchmark {
             makePeaked(k, q, n);
         }
         out = new float[HEADS * DV];
-        stats = new AttentionStats();
-        if (hsr) {
-            session = KvCache.builder(new KvShape(1, HEADS, KV_HEADS, D, DV, ElementType.FP32)).attention(cfg)
-                    .selection(relu ? null : Selection.parse(EPSILON)).build();
-            float[] kPos = new float[KV_HEADS * D], vPos = new float[KV_HEADS * DV];
-            for (int pos = 0; pos < n; pos++) {
-                for (int h = 0; h < KV_HEADS; h++) {
-                    System.arraycopy(k, (h * n + pos) * D, kPos, h * D, D);
-                    System.arraycopy(v, (h * n + pos) * DV, vPos, h * DV, DV);
-                }
-                session.append(0, kPos, 0, vPos, 0, 1);
+        method = hsr ? KvCache.Method.HSR : KvCache.Method.DENSE;
+        session = KvCache.builder(new KvShape(1, HEADS, KV_HEADS, D, DV, ElementType.parse(kv))).attention(cfg)
+                .selection(relu || !hsr ? null : Selection.parse(EPSILON)).method(method).build();
+        float[] kPos = new float[KV_HEADS * D], vPos = new float[KV_HEADS * DV];
+        for (int pos = 0; pos < n; pos++) {
+            for (int h = 0; h < KV_HEADS; h++) {
+                System.arraycopy(k, (h * n + pos) * D, kPos, h * D, D);
+                System.arraycopy(v, (h * n + pos) * DV, vPos, h * DV, DV);
             }
-            for (float[] step : q) session.attend(0, step, 0, out, 0);
-            AttentionStats st = session.stats();
-            System.out.printf(Locale.ROOT, "%n%s n=%d: kept %.2f%% of keys, scored %.2f%% exactly, %d fallback rows of %d%n",
-                    relu ? "ReLU^" + ALPHA : "softmax " + EPSILON, n, 100 * st.keptFraction(),
-                    100 * st.keysTouchedFraction(), st.fallbackRows, st.rows);
-        } else {
-            dense = new DenseAttention();
-            input = new AttentionInput[STEPS];
-            for (int s = 0; s < STEPS; s++) input[s] = new AttentionInput(q[s], k, v, HEADS, KV_HEADS, 1, n, D, DV);
+            session.append(0, kPos, 0, vPos, 0, 1);
         }
+        for (float[] step : q) session.attend(0, step, 0, out, 0);
+        AttentionStats st = session.stats();
+        System.out.printf(Locale.ROOT, "%n%s %s n=%d %s: kept %.2f%% of keys, scored %.2f%% exactly, %d fallback "
+                + "rows of %d%n", method, relu ? "ReLU^" + ALPHA : hsr ? "softmax " + EPSILON : "softmax", n, kv,
+                100 * st.keptFraction(), 100 * st.keysTouchedFraction(), st.fallbackRows, st.rows);
     }
 
     /**
@@ -167,9 +160,7 @@ public class DecodeStepBenchmark {
     }
 
     private float[] denseStep() {
-        AttentionInput in = input[next];
-        next = (next + 1) % STEPS;
-        return dense.attend(in, cfg, stats);
+        return hsrStep(); // the cache was built with Method.DENSE
     }
 
     // ---- ReLU^2, Gaussian, the paper's bias ----
