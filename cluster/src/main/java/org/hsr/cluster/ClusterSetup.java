@@ -38,6 +38,9 @@ public final class ClusterSetup {
         c.setProperty("hazelcast.phone.home.enabled", "false");
         c.setProperty("hazelcast.logging.type", "jdk");
         c.setProperty("hazelcast.shutdownhook.policy", "GRACEFUL"); // SIGTERM hands the partitions over first
+        // a member that stops answering (SIGKILL, a dead machine) is dropped after 15 s without a heartbeat, not 60
+        c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
+        c.setProperty("hazelcast.max.no.heartbeat.seconds", "15");
         if (host != null) c.setProperty("hazelcast.local.localAddress", host);
         NetworkConfig net = c.getNetworkConfig();
         net.setPort(port).setPortAutoIncrement(false);
