@@ -149,8 +149,9 @@ final class AttendCommand implements Callable<Integer> {
             float[] k = new float[n * kvh * d], v = new float[n * kvh * dv];
             for (int h = 0; h < kvh; h++) {
                 for (int p = 0; p < n; p++) {
-                    System.arraycopy(in.k(), in.kOffset(h) + p * d, k, (p * kvh + h) * d, d);
-                    System.arraycopy(in.v(), in.vOffset(h) + p * dv, v, (p * kvh + h) * dv, dv);
+                    // kOffset/vOffset take a query head: kv head h's first query head is h·group
+                    System.arraycopy(in.k(), in.kOffset(h * in.groupSize()) + p * d, k, (p * kvh + h) * d, d);
+                    System.arraycopy(in.v(), in.vOffset(h * in.groupSize()) + p * dv, v, (p * kvh + h) * dv, dv);
                 }
             }
             cache.append(0, k, 0, v, 0, n);
