@@ -30,6 +30,8 @@ public final class ClusterSetup {
     public static final String CACHES = "hsr-kv-caches";
     /** Synchronous backups of every entry: the loss of any one member loses nothing. */
     public static final int BACKUPS = 1;
+    /** Held so that its level stays set (the log manager keeps loggers weakly). */
+    private static final Logger HAZELCAST_LOG = Logger.getLogger("com.hazelcast");
 
     /** A member's configuration; {@code host} null lets Hazelcast pick the interface (several machines). */
     public static Config memberConfig(String cluster, String host, int port, List<String> join) {
@@ -57,7 +59,7 @@ public final class ClusterSetup {
 
     /** Starts a member; returns once it has joined (or formed) the cluster. */
     public static HazelcastInstance startMember(String cluster, String host, int port, List<String> join) {
-        quietLogging();
+        quietLogging(Level.WARNING);
         return Hazelcast.newHazelcastInstance(memberConfig(cluster, host, port, join));
     }
 
@@ -66,7 +68,7 @@ public final class ClusterSetup {
      * Operations are redone after a connection loss: every operation of a sharded cache is idempotent.
      */
     public static HazelcastInstance connect(String cluster, List<String> join, long timeoutMillis) {
-        quietLogging();
+        quietLogging(Level.SEVERE); // a client's failures reach its caller as exceptions; its retries are no news
         ClientConfig c = new ClientConfig();
         c.setClusterName(cluster);
         c.setProperty("hazelcast.phone.home.enabled", "false");
@@ -109,9 +111,14 @@ public final class ClusterSetup {
         if (port < 1 || port > 65535) throw new IllegalArgumentException(what + " must be in [1, 65535], got " + port);
     }
 
-    /** Hazelcast logs through java.util.logging: warnings only, unless {@code HSR_LOG=info}. */
-    private static void quietLogging() {
-        if (!"info".equalsIgnoreCase(System.getenv("HSR_LOG"))) Logger.getLogger("com.hazelcast").setLevel(Level.WARNING);
+    /** Hazelcast logs through java.util.logging: from {@code level} up, unless {@code HSR_LOG=info}. */
+    private static void quietLogging(Level level) {
+        Logger hz = HAZELCAST_LOG;
+        if ("info".equalsIgnoreCase(System.getenv("HSR_LOG"))) {
+            hz.setLevel(Level.INFO);
+        } else if (hz.getLevel() == null || hz.getLevel().intValue() < level.intValue()) {
+            hz.setLevel(level);
+        }
     }
 
     /** No member of the cluster answered: a runtime failure (exit 1 in the CLI). */
