@@ -27,9 +27,9 @@ import picocli.CommandLine.Option;
  * connect as Hazelcast clients and fail with exit 1 when no member answers within {@code --timeout}.
  */
 @Command(name = "cluster", mixinStandardHelpOptions = true,
-        description = "A KV cache sharded over a Hazelcast cluster: serve a member, put K and V, attend, info.",
+        description = "A KV cache sharded over a Hazelcast cluster: serve a member, put K and V, attend, info, bench.",
         subcommands = {ClusterCommand.Serve.class, ClusterCommand.Put.class, ClusterCommand.Attend.class,
-                ClusterCommand.Info.class})
+                ClusterCommand.Info.class, ClusterCommand.Bench.class})
 final class ClusterCommand implements Runnable {
 
     @Override
@@ -308,6 +308,61 @@ final class ClusterCommand implements Runnable {
             } finally {
                 hz.shutdown();
             }
+        }
+    }
+
+    @Command(name = "bench", mixinStandardHelpOptions = true,
+            description = {"Decoding attention of a batch of sequences: local caches vs the sharded cache, same data.",
+                    "Default: members started in this JVM on 127.0.0.1 (loopback); --name and --join: an existing cluster."})
+    static final class Bench implements Callable<Integer> {
+        @Option(names = "--layers", defaultValue = "2", description = "layers (default ${DEFAULT-VALUE})") int layers;
+        @Option(names = "--heads", defaultValue = "32", description = "query heads (default ${DEFAULT-VALUE})") int heads;
+        @Option(names = "--kv-heads", defaultValue = "8", description = "kv heads (default ${DEFAULT-VALUE})") int kvHeads;
+        @Option(names = "--d", defaultValue = "128", description = "head dimension (default ${DEFAULT-VALUE})") int d;
+        @Option(names = "--n", defaultValue = "8192", description = "positions per sequence (default ${DEFAULT-VALUE})") int n;
+        @Option(names = "--batch", defaultValue = "4", description = "sequences per round (default ${DEFAULT-VALUE})") int batch;
+        @Option(names = "--block-size", defaultValue = "4096", description = "positions per block (default ${DEFAULT-VALUE})")
+        int blockSize;
+        @Option(names = "--kv", defaultValue = "bf16", description = "storage type (default ${DEFAULT-VALUE})") String kv;
+        @Option(names = "--kind", defaultValue = "relu", description = "relu (alpha 1, the paper's bias) or softmax") String kind;
+        @Option(names = "--select", description = "softmax selection, per block") String select;
+        @Option(names = "--members", defaultValue = "3", description = "members started in this JVM (default ${DEFAULT-VALUE})")
+        int members;
+        @Option(names = "--rounds", defaultValue = "20", description = "timed rounds per layer (default ${DEFAULT-VALUE})") int rounds;
+        @Option(names = "--name", description = "cluster name of an existing cluster (with --join)") String name;
+        @Option(names = "--join", description = "HOST:PORT[,...] of an existing cluster") String join;
+        @Option(names = "--json", description = "JSON file") Path json;
+
+        @Override
+        public Integer call() throws Exception {
+            for (int[] x : new int[][] {{layers}, {heads}, {kvHeads}, {d}, {n}, {batch}, {blockSize}, {members}, {rounds}}) {
+                if (x[0] < 1) throw new UsageException("bench cluster sizes must be >= 1, got " + x[0]);
+            }
+            if (heads % kvHeads != 0) throw new UsageException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
+            if (!kind.equals("relu") && !kind.equals("softmax")) throw new UsageException("--kind must be relu or softmax");
+            if (select != null && kind.equals("relu")) throw new UsageException("--select applies to --kind softmax only");
+            if ((name == null) != (join == null)) throw new UsageException("--name and --join go together");
+            Selection sel;
+            try {
+                sel = Selection.parse(select);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--select " + select + ": " + e.getMessage());
+            }
+            List<String> joinList = null;
+            if (join != null) {
+                try {
+                    joinList = ClusterSetup.parseJoin(join);
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException(e.getMessage());
+                }
+            }
+            CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
+            var o = new ClusterBench.Options(layers, heads, kvHeads, d, n, batch, blockSize, CliIO.elementType(kv),
+                    kind.equals("relu"), sel, members, rounds, name, joinList);
+            Map<String, Object> js = ClusterBench.run(o);
+            new CliIO.Outputs().json(json, js).write();
+            System.out.println(Json.toString(js));
+            return 0;
         }
     }
 }

@@ -10,7 +10,6 @@ import com.hazelcast.core.HazelcastInstance;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,7 +41,7 @@ class ClusterCommandsTest {
 
     @BeforeAll
     static void startCluster() throws IOException {
-        int[] ports = freePorts(3);
+        int[] ports = ClusterSetup.freePorts(3);
         List<String> addrs = new ArrayList<>();
         for (int p : ports) addrs.add("127.0.0.1:" + p);
         join = String.join(",", addrs);
@@ -54,20 +53,6 @@ class ClusterCommandsTest {
         for (HazelcastInstance m : MEMBERS) m.getLifecycleService().terminate();
     }
 
-    static int[] freePorts(int count) throws IOException {
-        int[] ports = new int[count];
-        List<ServerSocket> open = new ArrayList<>();
-        try {
-            for (int i = 0; i < count; i++) {
-                ServerSocket s = new ServerSocket(0);
-                open.add(s);
-                ports[i] = s.getLocalPort();
-            }
-        } finally {
-            for (ServerSocket s : open) s.close();
-        }
-        return ports;
-    }
 
     private CliRun cluster(String... args) {
         List<String> all = new ArrayList<>(List.of("cluster", args[0], "--name", CLUSTER, "--join", join));
@@ -194,7 +179,7 @@ class ClusterCommandsTest {
 
     @Test
     void noMemberAnsweringIsOneLineAndExit1() throws Exception {
-        int port = freePorts(1)[0];
+        int port = ClusterSetup.freePorts(1)[0];
         Process p = new ProcessBuilder(java("cluster", "info", "--name", "nobody-here", "--join", "127.0.0.1:" + port,
                 "--cache", "c", "--timeout", "2")).start();
         String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -209,7 +194,7 @@ class ClusterCommandsTest {
         SplittableRandom r = new SplittableRandom(33);
         Path k = TestArrays.npy(tmp, "k.npy", TestArrays.gaussian(r, 900 * 8), 900, 8);
         Path v = TestArrays.npy(tmp, "v.npy", TestArrays.gaussian(r, 900 * 8), 900, 8);
-        int port = freePorts(1)[0];
+        int port = ClusterSetup.freePorts(1)[0];
         Process serve = new ProcessBuilder(java("cluster", "serve", "--name", CLUSTER, "--port", Integer.toString(port),
                 "--join", join)).redirectError(tmp.resolve("serve.log").toFile()).start();
         try {

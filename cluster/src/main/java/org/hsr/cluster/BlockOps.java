@@ -208,6 +208,35 @@ final class BlockOps {
         }
     }
 
+    /** Touches a block and computes nothing: a round of these is the framework's share of a round. */
+    static final class Touch implements EntryProcessor<String, KvBlock, Integer>, ReadOnly, Offloadable,
+            DataSerializable {
+        /** For Hazelcast's deserialisation too. */
+        public Touch() {}
+
+        @Override
+        public Integer process(Map.Entry<String, KvBlock> entry) {
+            KvBlock b = entry.getValue();
+            return b == null ? 0 : b.count();
+        }
+
+        @Override
+        public EntryProcessor<String, KvBlock, Integer> getBackupProcessor() {
+            return null;
+        }
+
+        @Override
+        public String getExecutorName() {
+            return Offloadable.OFFLOADABLE_EXECUTOR;
+        }
+
+        @Override
+        public void writeData(ObjectDataOutput out) {}
+
+        @Override
+        public void readData(ObjectDataInput in) {}
+    }
+
     /** A block's place and size: the member that owns it, its positions and its bytes (for {@code info}). */
     record Placement(String member, int positions, long storedBytes, long derivedBytes, int builds) {}
 

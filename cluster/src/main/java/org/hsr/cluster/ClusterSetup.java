@@ -107,6 +107,22 @@ public final class ClusterSetup {
         return out;
     }
 
+    /** {@code count} distinct TCP ports free on this machine just now (for members started on loopback). */
+    public static int[] freePorts(int count) throws java.io.IOException {
+        int[] ports = new int[count];
+        List<java.net.ServerSocket> open = new ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) {
+                java.net.ServerSocket s = new java.net.ServerSocket(0);
+                open.add(s);
+                ports[i] = s.getLocalPort();
+            }
+        } finally {
+            for (java.net.ServerSocket s : open) s.close();
+        }
+        return ports;
+    }
+
     public static void checkPort(int port, String what) {
         if (port < 1 || port > 65535) throw new IllegalArgumentException(what + " must be in [1, 65535], got " + port);
     }

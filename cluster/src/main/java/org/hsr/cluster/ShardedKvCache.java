@@ -239,6 +239,20 @@ public final class ShardedKvCache {
         if (into != null) into.merge(round);
     }
 
+    /**
+     * A round over the blocks {@link #attendBatch} would visit that computes nothing (each block returns its size):
+     * what the framework alone costs per round, for benchmarks.
+     */
+    public static void touchBatch(int layer, List<ShardedKvCache> batch) {
+        if (batch.isEmpty()) return;
+        Set<String> keys = new LinkedHashSet<>();
+        for (ShardedKvCache c : batch) {
+            int n = c.length(layer);
+            for (int b = 0; b * c.blockSize < n; b++) keys.add(BlockOps.key(c.name, layer, b));
+        }
+        if (!keys.isEmpty()) batch.getFirst().blocks.executeOnKeys(keys, new BlockOps.Touch());
+    }
+
     /** Where the cache's blocks live: positions, blocks and bytes per member (owners, as they report themselves). */
     public Info info() {
         CacheMeta m = meta();

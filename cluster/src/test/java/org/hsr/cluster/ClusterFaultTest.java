@@ -71,7 +71,7 @@ class ClusterFaultTest {
     @Test
     void sigkillOfAMemberLosesNoPositionAndChangesNoAnswer(@TempDir Path dir) throws Exception {
         String cluster = "hsr-fault-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
-        int[] ports = ShardedKvCacheTest.freePorts(3);
+        int[] ports = ClusterSetup.freePorts(3);
         String join = "127.0.0.1:" + ports[0] + ",127.0.0.1:" + ports[1] + ",127.0.0.1:" + ports[2];
         for (int i = 0; i < 3; i++) members.add(startMember(cluster, ports[i], join, dir.resolve("member" + i + ".log")));
         for (int i = 0; i < 3; i++) awaitReady(members.get(i), dir.resolve("member" + i + ".log"));

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -43,7 +42,7 @@ class ShardedKvCacheTest {
     @BeforeAll
     static void startCluster() throws IOException {
         List<String> join = new ArrayList<>();
-        int[] ports = freePorts(3);
+        int[] ports = ClusterSetup.freePorts(3);
         for (int p : ports) join.add("127.0.0.1:" + p);
         for (int p : ports) MEMBERS.add(ClusterSetup.startMember(CLUSTER, "127.0.0.1", p, join));
         client = ClusterSetup.connect(CLUSTER, join, 30_000);
@@ -56,20 +55,6 @@ class ShardedKvCacheTest {
         for (HazelcastInstance m : MEMBERS) m.getLifecycleService().terminate();
     }
 
-    static int[] freePorts(int count) throws IOException {
-        int[] ports = new int[count];
-        List<ServerSocket> open = new ArrayList<>();
-        try {
-            for (int i = 0; i < count; i++) {
-                ServerSocket s = new ServerSocket(0);
-                open.add(s);
-                ports[i] = s.getLocalPort();
-            }
-        } finally {
-            for (ServerSocket s : open) s.close();
-        }
-        return ports;
-    }
 
     /** A sharded cache, a single-node cache and the float64 reference, fed the same appends. */
     record Trio(ShardedKvCache sharded, KvCache local, Reference[] ref) {}
