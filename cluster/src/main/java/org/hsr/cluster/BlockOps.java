@@ -238,7 +238,7 @@ final class BlockOps {
     }
 
     /** A block's place and size: the member that owns it, its positions and its bytes (for {@code info}). */
-    record Placement(String member, int positions, long storedBytes, long derivedBytes, int builds) {}
+    record Placement(String member, int positions, long storedBytes, long derivedBytes, int builds, int roundBuilds) {}
 
     /** Reports where each block lives, from the member that owns it (read-only). */
     static final class Locate implements EntryProcessor<String, KvBlock, String>, ReadOnly, HazelcastInstanceAware,
@@ -257,14 +257,15 @@ final class BlockOps {
         public String process(Map.Entry<String, KvBlock> entry) {
             KvBlock b = entry.getValue();
             String member = hz.getCluster().getLocalMember().getAddress().toString();
-            if (b == null) return member + " 0 0 0 0";
-            return member + " " + b.count() + " " + b.storedBytes() + " " + b.derivedBytes() + " " + b.builds();
+            if (b == null) return member + " 0 0 0 0 0";
+            return member + " " + b.count() + " " + b.storedBytes() + " " + b.derivedBytes() + " " + b.builds() + " "
+                    + b.transientBuilds();
         }
 
         static Placement parse(String s) {
             String[] f = s.split(" ");
             return new Placement(f[0], Integer.parseInt(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]),
-                    Integer.parseInt(f[4]));
+                    Integer.parseInt(f[4]), Integer.parseInt(f[5]));
         }
 
         @Override

@@ -43,7 +43,7 @@ public final class KvBlock implements DataSerializable {
     /** The derived index: a cache over rows [0, count) for one (query heads, attention, selection). */
     private transient KvCache derived;
     private transient String derivedFor;
-    private transient int builds;
+    private transient int builds, transientBuilds;
 
     /** For Hazelcast's deserialisation only. */
     public KvBlock() {}
@@ -74,7 +74,12 @@ public final class KvBlock implements DataSerializable {
         return derived == null ? 0 : derived.memoryBytes();
     }
 
-    /** Times this copy of the block built its derived index. */
+    /** Times this copy of the block built an index for one round only (the heap budget was spent). */
+    synchronized int transientBuilds() {
+        return transientBuilds;
+    }
+
+    /** Times this copy of the block built its derived index (kept or not). */
     synchronized int builds() {
         return builds;
     }
@@ -108,10 +113,11 @@ public final class KvBlock implements DataSerializable {
         for (int i = 0; i < n * vw; i++) setElement(values, (long) at * vw + i, v[i]);
         if (derived != null) {
             if (derived.length(0) > at) derived.truncate(at);
-            if (derived.length(0) == at) {
-                derived.append(0, k, 0, v, 0, n);
-            } else {
-                derived = null; // cannot happen (the index follows count); rebuilt at the next attention
+            if (derived.length(0) == at) derived.append(0, k, 0, v, 0, n);
+            if (derived.length(0) != at + n || !IndexBudget.hold(this, derived.memoryBytes())) {
+                derived = null; // over the heap budget (or out of step): built again at the next attention
+                derivedFor = null;
+                IndexBudget.hold(this, 0);
             }
         }
         count = at + n;
@@ -136,12 +142,19 @@ public final class KvBlock implements DataSerializable {
         return p;
     }
 
+    /** The kept index for these settings, built if missing; one for this round only when the heap budget is spent. */
     private KvCache derived(int heads, AttentionConfig cfg, Selection selection, String spec) {
         String key = heads + "|" + cfg + "|" + spec;
-        if (derived == null || !key.equals(derivedFor)) {
-            derived = build(heads, cfg, selection, count);
-            derivedFor = key;
+        if (derived != null && key.equals(derivedFor)) return derived;
+        derived = null;
+        derivedFor = null;
+        if (!IndexBudget.hold(this, IndexBudget.estimate(count, kvHeads, headDim, valueDim, type.bytes()))) {
+            transientBuilds++;
+            return build(heads, cfg, selection, count);
         }
+        derived = build(heads, cfg, selection, count);
+        derivedFor = key;
+        IndexBudget.hold(this, derived.memoryBytes());
         return derived;
     }
 

@@ -262,29 +262,32 @@ public final class ShardedKvCache {
         }
         Map<String, String> got = keys.isEmpty() ? Map.of() : blocks.executeOnKeys(keys, new BlockOps.Locate());
         Map<String, long[]> perMember = new TreeMap<>(); // member -> positions, blocks, stored bytes, index bytes
-        for (var member : hz.getCluster().getMembers()) perMember.put(member.getAddress().toString(), new long[5]);
+        for (var member : hz.getCluster().getMembers()) perMember.put(member.getAddress().toString(), new long[6]);
         for (String p : got.values()) {
             BlockOps.Placement pl = BlockOps.Locate.parse(p);
-            long[] a = perMember.computeIfAbsent(pl.member(), x -> new long[5]);
+            long[] a = perMember.computeIfAbsent(pl.member(), x -> new long[6]);
             a[0] += pl.positions();
             a[1]++;
             a[2] += pl.storedBytes();
             a[3] += pl.derivedBytes();
             a[4] += pl.builds();
+            a[5] += pl.roundBuilds();
         }
         Map<String, Info.Member> members = new LinkedHashMap<>();
-        perMember.forEach((k, a) -> members.put(k, new Info.Member(a[0], (int) a[1], a[2], a[3], (int) a[4])));
+        perMember.forEach((k, a) -> members.put(k, new Info.Member(a[0], (int) a[1], a[2], a[3], (int) a[4], (int) a[5])));
         return new Info(name, shape, blockSize, m.lengths.clone(), ClusterSetup.BACKUPS, members);
     }
 
     /**
      * A cache's place in the cluster. {@code members}: per member address, the position rows (summed over layers),
      * blocks, off-heap bytes of stored K and V and heap bytes of derived indexes it holds as the owner (backups
-     * are not counted; each is held once more on another member), and the index builds of its current blocks.
+     * are not counted; each is held once more on another member), the index builds of its current blocks, and of
+     * those the builds for one round only (the member's index heap budget was spent, see {@code IndexBudget}).
      */
     public record Info(String name, KvShape shape, int blockSize, int[] lengths, int backups,
                        Map<String, Member> members) {
-        public record Member(long positions, int blocks, long storedBytes, long indexBytes, int indexBuilds) {}
+        public record Member(long positions, int blocks, long storedBytes, long indexBytes, int indexBuilds,
+                             int roundIndexBuilds) {}
     }
 
     private static String spec(Selection s) {

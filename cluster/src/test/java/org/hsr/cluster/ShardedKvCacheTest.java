@@ -252,6 +252,32 @@ class ShardedKvCacheTest {
 
     @Test
     @Order(7)
+    void withTheIndexHeapSpentBlocksIndexForOneRoundAndAnswerTheSame() {
+        AttentionConfig cfg = AttentionConfig.relu(2, 1.0f, false);
+        ShardedKvCache c = ShardedKvCache.open(client, "relu-b", cfg, null);
+        float[] q = Reference.gaussian(new SplittableRandom(13), SHAPE.queryWidth(), 2);
+        float[] kept = new float[SHAPE.outputWidth()], oneRound = new float[SHAPE.outputWidth()];
+        c.attend(0, q, 0, kept, 0);
+        int before = c.info().members().values().stream().mapToInt(ShardedKvCache.Info.Member::roundIndexBuilds).sum();
+        // a budget of one byte: no block may keep an index, so each builds one per round (the members are in this JVM)
+        ShardedKvCache d = ShardedKvCache.open(client, "relu-b", AttentionConfig.relu(2, 1.0f, false).withScale(0.2f), null);
+        System.setProperty("hsr.cluster.indexBytes", "1");
+        try {
+            float[] other = new float[SHAPE.outputWidth()];
+            d.attend(0, q, 0, other, 0); // other settings: every block needs a new index, none may keep it
+            d.attend(0, q, 0, other, 0);
+            int after = c.info().members().values().stream().mapToInt(ShardedKvCache.Info.Member::roundIndexBuilds).sum();
+            int blocks = (java.util.Arrays.stream(APPENDS).sum() + BLOCK - 1) / BLOCK;
+            assertEquals(before + 2 * blocks, after, "each block of layer 0 built an index for each of the two rounds");
+        } finally {
+            System.clearProperty("hsr.cluster.indexBytes");
+        }
+        c.attend(0, q, 0, oneRound, 0);
+        assertArrayEquals(kept, oneRound);
+    }
+
+    @Test
+    @Order(8)
     void losingAMemberChangesNoAnswerAndLosesNoPosition() {
         AttentionConfig cfg = AttentionConfig.relu(2, 1.0f, false);
         KvShape shape = new KvShape(1, 4, 2, 16, 16, ElementType.FP32);
