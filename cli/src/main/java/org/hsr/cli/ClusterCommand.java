@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.Selection;
@@ -89,9 +88,10 @@ final class ClusterCommand implements Runnable {
         public Integer call() throws InterruptedException {
             where.check();
             if (port < 1 || port > 65535) throw new UsageException("--port must be in [1, 65535], got " + port);
-            ClusterMember.serve(where.name, host, port, where.joinList());
-            new CountDownLatch(1).await(); // until killed: SIGTERM leaves the cluster gracefully (shutdown hook)
-            return 0;
+            var hz = ClusterMember.serve(where.name, host, port, where.joinList());
+            ClusterMember.awaitShutdown(hz); // until killed (SIGTERM leaves the cluster gracefully), or it stops itself
+            throw new IllegalStateException("member " + port + " of cluster '" + where.name + "' stopped (see the "
+                    + "warnings above: out of memory, or cut off from the cluster)");
         }
     }
 
@@ -184,26 +184,8 @@ final class ClusterCommand implements Runnable {
         public Integer call() throws Exception {
             opt.check();
             CliIO.requirePositive(repeat, "--repeat");
-            AttentionConfig.Kind k = switch (kind) {
-                case "relu" -> AttentionConfig.Kind.RELU;
-                case "softmax" -> AttentionConfig.Kind.SOFTMAX;
-                default -> throw new UsageException("--kind must be relu or softmax, got " + kind);
-            };
-            if (alpha < 1) throw new UsageException("--alpha must be an integer >= 1, got " + alpha);
-            if (!Float.isFinite(bias)) throw new UsageException("--bias must be finite, got " + bias);
-            if (scale != null && !(Float.isFinite(scale) && scale > 0)) {
-                throw new UsageException("--scale must be finite and > 0, got " + scale);
-            }
-            AttentionConfig cfg = new AttentionConfig(k, alpha, bias, scale == null ? Float.NaN : scale, false);
-            if (select != null && k != AttentionConfig.Kind.SOFTMAX) {
-                throw new UsageException("--select applies to --kind softmax only");
-            }
-            Selection sel;
-            try {
-                sel = Selection.parse(select);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--select " + select + ": " + e.getMessage());
-            }
+            AttentionConfig cfg = AttendCommand.config(kind, alpha, bias, scale, false);
+            Selection sel = AttendCommand.selection(select, cfg);
             CliIO.checkOutputs(List.of(CliIO.named("--q", qPath)),
                     List.of(CliIO.named("--out", out), CliIO.named("--stats", stats)));
             NpyArray q = CliIO.readReal(qPath, "--q", 2, 3);
@@ -340,14 +322,8 @@ final class ClusterCommand implements Runnable {
             }
             if (heads % kvHeads != 0) throw new UsageException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
             if (!kind.equals("relu") && !kind.equals("softmax")) throw new UsageException("--kind must be relu or softmax");
-            if (select != null && kind.equals("relu")) throw new UsageException("--select applies to --kind softmax only");
             if ((name == null) != (join == null)) throw new UsageException("--name and --join go together");
-            Selection sel;
-            try {
-                sel = Selection.parse(select);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--select " + select + ": " + e.getMessage());
-            }
+            Selection sel = AttendCommand.selection(select, AttendCommand.config(kind, 1, 0f, null, false));
             List<String> joinList = null;
             if (join != null) {
                 try {

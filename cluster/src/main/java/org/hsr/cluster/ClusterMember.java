@@ -43,7 +43,22 @@ public final class ClusterMember {
             }
         }
         if (name == null || join == null) throw new IllegalArgumentException("usage: --name N --port P --join HOST:PORT[,...]");
-        serve(name, host, port, ClusterSetup.parseJoin(join));
-        new CountDownLatch(1).await(); // until killed; Hazelcast's shutdown hook leaves the cluster on SIGTERM
+        HazelcastInstance hz = serve(name, host, port, ClusterSetup.parseJoin(join));
+        awaitShutdown(hz);
+        System.exit(1); // the member stopped on its own (out of memory, split from the cluster): not a clean end
+    }
+
+    /**
+     * Blocks until the member has shut down: never, until the process is killed (Hazelcast's shutdown hook leaves
+     * the cluster gracefully on SIGTERM), unless the member stops itself (an out-of-memory error shuts it down), so
+     * that a process is never left running without its member.
+     */
+    public static void awaitShutdown(HazelcastInstance hz) throws InterruptedException {
+        CountDownLatch down = new CountDownLatch(1);
+        hz.getLifecycleService().addLifecycleListener(e -> {
+            if (e.getState() == com.hazelcast.core.LifecycleEvent.LifecycleState.SHUTDOWN) down.countDown();
+        });
+        if (!hz.getLifecycleService().isRunning()) return;
+        down.await();
     }
 }

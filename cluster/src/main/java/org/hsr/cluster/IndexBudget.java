@@ -4,8 +4,8 @@ import java.util.Map;
 import java.util.WeakHashMap;
 
 /**
- * The heap this JVM lets blocks keep their derived indexes in: {@code -Dhsr.cluster.indexBytes=N}, by default half
- * the maximum heap. A block whose index would not fit builds one for the round and drops it (slower, same answer),
+ * The heap this JVM lets blocks keep their derived indexes in: {@code -Dhsr.cluster.indexBytes=N}, by default a quarter
+ * of the maximum heap (half ran a 1 GB member out of heap while it built the rest per round). A block whose index would not fit builds one for the round and drops it (slower, same answer),
  * so a member serves more K and V (held off-heap) than its heap could index at once. Blocks are held weakly: one a
  * migration moved away stops counting once it is collected.
  */
@@ -14,7 +14,7 @@ final class IndexBudget {
 
     /** The budget, read at every use (a test changes it). */
     static long limit() {
-        return Long.getLong("hsr.cluster.indexBytes", Runtime.getRuntime().maxMemory() / 2);
+        return Long.getLong("hsr.cluster.indexBytes", Runtime.getRuntime().maxMemory() / 4);
     }
 
     private static final Map<KvBlock, Long> HELD = new WeakHashMap<>();

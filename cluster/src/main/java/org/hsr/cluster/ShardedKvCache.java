@@ -139,8 +139,11 @@ public final class ShardedKvCache {
         int kw = shape.keyWidth(), vw = shape.valueWidth();
         checkRange("k", k, kOff, (long) positions * kw);
         checkRange("v", v, vOff, (long) positions * vw);
-        checkStorable("k", k, kOff, positions * kw);
-        checkStorable("v", v, vOff, positions * vw);
+        // copied and rounded to the element type first: finite and in range, or nothing is appended
+        float[] kr = java.util.Arrays.copyOfRange(k, kOff, kOff + positions * kw);
+        float[] vr = java.util.Arrays.copyOfRange(v, vOff, vOff + positions * vw);
+        shape.type().roundInPlace("k", kr, 0, kr.length);
+        shape.type().roundInPlace("v", vr, 0, vr.length);
         if (positions == 0) return;
         CacheMeta meta = meta();
         int start = meta.lengths[layer];
@@ -152,8 +155,8 @@ public final class ShardedKvCache {
         for (int p = 0; p < positions; ) {
             int pos = start + p, block = pos / blockSize, at = pos % blockSize;
             int n = Math.min(positions - p, blockSize - at);
-            float[] kb = java.util.Arrays.copyOfRange(k, kOff + p * kw, kOff + (p + n) * kw);
-            float[] vb = java.util.Arrays.copyOfRange(v, vOff + p * vw, vOff + (p + n) * vw);
+            float[] kb = java.util.Arrays.copyOfRange(kr, p * kw, (p + n) * kw);
+            float[] vb = java.util.Arrays.copyOfRange(vr, p * vw, (p + n) * vw);
             done.add(blocks.submitToKey(BlockOps.key(name, layer, block), new BlockOps.Append(meta, at, kb, vb, n))
                     .toCompletableFuture());
             p += n;
@@ -197,7 +200,7 @@ public final class ShardedKvCache {
         if (rows < 1) throw new IllegalArgumentException("rows must be >= 1, got " + rows);
         int d = shape.headDim(), dv = shape.valueDim(), qw = heads * d, ow = heads * dv;
         checkRange("q", q, qOff, (long) batch.size() * rows * qw);
-        checkValues("q", q, qOff, batch.size() * rows * qw);
+        checkFinite("q", q, qOff, batch.size() * rows * qw);
         checkRange("out", out, outOff, (long) batch.size() * rows * ow);
         Map<String, BlockOps.Query> queries = new HashMap<>();
         Set<String> keys = new LinkedHashSet<>();
@@ -317,31 +320,16 @@ public final class ShardedKvCache {
         }
     }
 
-    private void checkStorable(String what, float[] x, int off, int len) {
-        checkValues(what, x, off, len);
-        for (int i = 0; i < len; i++) {
-            if (!Float.isFinite(shape.type().round(x[off + i]))) {
-                throw new IllegalArgumentException(what + "[" + (off + i) + "] = " + x[off + i] + " is beyond "
-                        + shape.type().label() + "'s largest finite value " + shape.type().largest()
-                        + "; nothing was appended");
-            }
-        }
-    }
-
-    private static void checkValues(String what, float[] x, int off, int len) {
-        for (int i = 0; i < len; i++) {
-            if (!Float.isFinite(x[off + i])) {
-                throw new IllegalArgumentException(what + "[" + (off + i) + "] is " + x[off + i]
-                        + ": inputs must be finite; nothing was appended or attended");
-            }
+    private static void checkFinite(String what, float[] x, int off, int len) {
+        for (int i = off; i < off + len; i++) {
+            if (!Float.isFinite(x[i])) throw new IllegalArgumentException(what + "[" + i + "] is " + x[i] + ": must be finite");
         }
     }
 
     private static void checkRange(String what, float[] x, int off, long need) {
-        if (x == null) throw new IllegalArgumentException(what + " is null");
-        if (off < 0 || off > x.length || x.length - off < need) {
-            throw new IllegalArgumentException(what + " holds " + x.length + " floats: offset " + off + " + " + need
-                    + " needed floats is past its end");
+        if (x == null || off < 0 || off > x.length || x.length - off < need) {
+            throw new IllegalArgumentException(what + (x == null ? " is null" : " holds " + x.length
+                    + " floats, fewer than offset " + off + " + the " + need + " needed"));
         }
     }
 
