@@ -249,9 +249,11 @@ public final class ShardedKvCache {
     public static void touchBatch(int layer, List<ShardedKvCache> batch) {
         if (batch.isEmpty()) return;
         Set<String> keys = new LinkedHashSet<>();
-        for (ShardedKvCache c : batch) {
-            int n = c.length(layer);
-            for (int b = 0; b * c.blockSize < n; b++) keys.add(BlockOps.key(c.name, layer, b));
+        IMap<String, CacheMeta> caches = batch.getFirst().caches;
+        Map<String, CacheMeta> metas = caches.getAll(new LinkedHashSet<>(batch.stream().map(c -> c.name).toList()));
+        for (ShardedKvCache c : batch) { // as attendBatch: one read of the lengths, then one executeOnKeys
+            CacheMeta m = metas.get(c.name);
+            for (int b = 0; m != null && b * c.blockSize < m.lengths[layer]; b++) keys.add(BlockOps.key(c.name, layer, b));
         }
         if (!keys.isEmpty()) batch.getFirst().blocks.executeOnKeys(keys, new BlockOps.Touch());
     }
