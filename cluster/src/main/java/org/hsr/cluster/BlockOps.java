@@ -118,6 +118,48 @@ final class BlockOps {
         }
     }
 
+    /**
+     * Keeps the first {@code length} positions of a layer: a block keeps its rows below {@code length} and a block
+     * with none left is removed. Idempotent, and its own backup processor.
+     */
+    static final class Trim implements EntryProcessor<String, KvBlock, Integer>, DataSerializable {
+        private int length, blockSize;
+
+        /** For Hazelcast's deserialisation only. */
+        public Trim() {}
+
+        Trim(int length, int blockSize) {
+            this.length = length;
+            this.blockSize = blockSize;
+        }
+
+        @Override
+        public Integer process(Map.Entry<String, KvBlock> entry) {
+            KvBlock b = entry.getValue();
+            if (b == null) return 0;
+            int keep = Math.max(0, Math.min(blockSize, length - blockOf(entry.getKey()) * blockSize));
+            if (keep == 0) {
+                entry.setValue(null); // removes the block
+                return 0;
+            }
+            b.truncate(keep);
+            entry.setValue(b);
+            return b.count();
+        }
+
+        @Override
+        public void writeData(ObjectDataOutput out) throws IOException {
+            out.writeInt(length);
+            out.writeInt(blockSize);
+        }
+
+        @Override
+        public void readData(ObjectDataInput in) throws IOException {
+            length = in.readInt();
+            blockSize = in.readInt();
+        }
+    }
+
     /** What one cache asks of a round: its query rows and the committed length they see. */
     record Query(int heads, int headDim, int rows, int visible, int blockSize, float[] q) {}
 

@@ -10,7 +10,7 @@ import org.hsr.attention.AttentionStats;
 /**
  * One block's answer for a round: per attention row r (query rows × query heads), the block's normalised output
  * {@code out[r·dv ..]}, the log of its total kept weight {@code logWeight[r]} (−∞: no weight) and its certified dropped
- * mass {@code dropped[r]}, with the work counters of the block's rows ({@link KvCache#attendPartial}'s contract).
+ * mass {@code dropped[r]}, with the work counters of the block's rows ({@link org.hsr.kv.KvCache#attendPartial}'s contract).
  */
 public final class BlockPartial implements DataSerializable {
 

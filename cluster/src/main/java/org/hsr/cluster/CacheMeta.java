@@ -93,4 +93,44 @@ public final class CacheMeta implements DataSerializable {
             to = in.readInt();
         }
     }
+
+    /**
+     * Sets every layer's committed length to {@code to} ({@code KvCache.truncate}): refused when a layer holds fewer;
+     * idempotent.
+     */
+    public static final class Truncate implements EntryProcessor<String, CacheMeta, Integer>, DataSerializable {
+        private int to;
+
+        /** For Hazelcast's deserialisation only. */
+        public Truncate() {}
+
+        Truncate(int to) {
+            this.to = to;
+        }
+
+        @Override
+        public Integer process(Map.Entry<String, CacheMeta> entry) {
+            CacheMeta m = entry.getValue();
+            if (m == null) throw new IllegalArgumentException("unknown cache '" + entry.getKey() + "'");
+            for (int layer = 0; layer < m.lengths.length; layer++) {
+                if (to < 0 || to > m.lengths[layer]) {
+                    throw new IllegalArgumentException("truncate length " + to + " not in [0, " + m.lengths[layer]
+                            + "] (layer " + layer + ")");
+                }
+            }
+            java.util.Arrays.fill(m.lengths, to);
+            entry.setValue(m);
+            return to;
+        }
+
+        @Override
+        public void writeData(ObjectDataOutput out) throws IOException {
+            out.writeInt(to);
+        }
+
+        @Override
+        public void readData(ObjectDataInput in) throws IOException {
+            to = in.readInt();
+        }
+    }
 }

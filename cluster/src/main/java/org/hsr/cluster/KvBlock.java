@@ -123,6 +123,13 @@ public final class KvBlock implements DataSerializable {
         count = at + n;
     }
 
+    /** Forgets every position {@code >= n} (the rows stay allocated); the derived index follows. */
+    synchronized void truncate(int n) {
+        if (n >= count) return;
+        count = Math.max(0, n);
+        if (derived != null) derived.truncate(count);
+    }
+
     /**
      * The partial attention of {@code rows} query rows ({@code rows × heads × headDim} from {@code q[qOff..]}) over this
      * block's first {@code visible} positions, through its derived index (built if missing).

@@ -167,6 +167,22 @@ public final class ShardedKvCache {
     }
 
     /**
+     * Forgets every position {@code >= length} in every layer ({@code KvCache.truncate}: speculative decoding,
+     * prompt caching). The committed lengths move first, so attention never sees a half-trimmed layer; then the
+     * blocks past the new end are trimmed or removed. Blocks a call that failed half-way left past the end are never
+     * read (rounds visit committed positions only) and are replaced by later appends.
+     */
+    public void truncate(int length) {
+        CacheMeta m = meta();
+        caches.executeOnKey(name, new CacheMeta.Truncate(length));
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            Set<String> keys = new LinkedHashSet<>();
+            for (int b = length / blockSize; b * blockSize < m.lengths[layer]; b++) keys.add(BlockOps.key(name, layer, b));
+            if (!keys.isEmpty()) blocks.executeOnKeys(keys, new BlockOps.Trim(length, blockSize));
+        }
+    }
+
+    /**
      * Attends every query head of one position of {@code layer} over all its committed positions: queries
      * {@code heads × headDim} from {@code q[qOff..]}, outputs {@code heads × valueDim} to {@code out[outOff..]}.
      */

@@ -28,6 +28,11 @@ final class Reference {
         n += positions;
     }
 
+    /** Forgets every position {@code >= length}. */
+    void truncate(int length) {
+        n = length;
+    }
+
     /** float64 attention of one position's query heads ({@code heads × d}) over every position: {@code heads × dv}. */
     double[] attend(float[] q, int heads, AttentionConfig cfg) {
         int kvh = shape.kvHeads(), d = shape.headDim(), dv = shape.valueDim();

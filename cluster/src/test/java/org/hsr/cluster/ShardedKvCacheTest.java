@@ -252,6 +252,37 @@ class ShardedKvCacheTest {
 
     @Test
     @Order(7)
+    void truncateForgetsThePositionsPastTheNewEnd() {
+        AttentionConfig cfg = AttentionConfig.relu(2, 0.5f, false);
+        KvShape shape = new KvShape(2, 4, 2, 16, 16, ElementType.BF16);
+        Trio t = fill("truncated", shape, cfg, null, 14);
+        SplittableRandom r = new SplittableRandom(15);
+        float[] q = Reference.gaussian(r, shape.queryWidth(), 2);
+        for (int length : new int[] {450, 256}) { // inside a block, then on a block boundary
+            t.sharded().truncate(length);
+            for (Reference ref : t.ref()) ref.truncate(length);
+            for (int layer = 0; layer < 2; layer++) {
+                assertEquals(length, t.sharded().length(layer));
+                float[] out = new float[shape.outputWidth()];
+                t.sharded().attend(layer, q, 0, out, 0);
+                assertTrue(Reference.rowRelError(out, t.ref()[layer].attend(q, shape.heads(), cfg), 16) <= 1e-5);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> t.sharded().truncate(300)); // past the end
+        for (int layer = 0; layer < 2; layer++) { // appends after a truncate land where it ended
+            float[] k = Reference.gaussian(r, 100 * shape.keyWidth(), 1), v = Reference.gaussian(r, 100 * shape.valueWidth(), 1);
+            t.sharded().append(layer, k, 0, v, 0, 100);
+            t.ref()[layer].append(k, v, 100);
+            float[] out = new float[shape.outputWidth()];
+            t.sharded().attend(layer, q, 0, out, 0);
+            assertTrue(Reference.rowRelError(out, t.ref()[layer].attend(q, shape.heads(), cfg), 16) <= 1e-5);
+        }
+        assertEquals(2L * 356, t.sharded().info().members().values().stream()
+                .mapToLong(ShardedKvCache.Info.Member::positions).sum());
+    }
+
+    @Test
+    @Order(8)
     void withTheIndexHeapSpentBlocksIndexForOneRoundAndAnswerTheSame() {
         AttentionConfig cfg = AttentionConfig.relu(2, 1.0f, false);
         ShardedKvCache c = ShardedKvCache.open(client, "relu-b", cfg, null);
@@ -277,7 +308,7 @@ class ShardedKvCacheTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void losingAMemberChangesNoAnswerAndLosesNoPosition() {
         AttentionConfig cfg = AttentionConfig.relu(2, 1.0f, false);
         KvShape shape = new KvShape(1, 4, 2, 16, 16, ElementType.FP32);
