@@ -160,6 +160,9 @@ class ClusterCommandsTest {
         assertFails(2, cluster("attend", "--cache", "bad", "--q", q.toString(), "--out", out.toString(), "--select",
                 "epsilon:2"), "epsilon");
         assertFails(2, CliRun.run("cluster", "info", "--name", CLUSTER, "--join", "127.0.0.1", "--cache", "bad"), "HOST:PORT");
+        assertFails(2, CliRun.run("cluster", "serve", "--name", CLUSTER, "--join", join, "--port", "70000"), "--port");
+        assertFails(2, CliRun.run("cluster", "attend", "--name", CLUSTER, "--join", join, "--cache", "bad", "--q",
+                q.toString(), "--out", out.toString(), "--timeout", "0"), "--timeout");
         assertFalse(Files.exists(out));
         Path info = tmp.resolve("i.json");
         assertEquals(0, cluster("info", "--cache", "bad", "--json", info.toString()).code());
