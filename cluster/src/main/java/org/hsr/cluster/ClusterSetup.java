@@ -33,7 +33,10 @@ public final class ClusterSetup {
     /** Held so that its level stays set (the log manager keeps loggers weakly). */
     private static final Logger HAZELCAST_LOG = Logger.getLogger("com.hazelcast");
 
-    /** A member's configuration; {@code host} null lets Hazelcast pick the interface (several machines). */
+    /**
+     * A member's configuration; {@code host} is the address it binds (that one only) and announces, null: Hazelcast
+     * listens on every interface and announces the one it picks.
+     */
     public static Config memberConfig(String cluster, String host, int port, List<String> join) {
         Config c = new Config();
         c.setClusterName(cluster);
@@ -43,7 +46,10 @@ public final class ClusterSetup {
         // a member that stops answering (SIGKILL, a dead machine) is dropped after 15 s without a heartbeat, not 60
         c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
         c.setProperty("hazelcast.max.no.heartbeat.seconds", "15");
-        if (host != null) c.setProperty("hazelcast.local.localAddress", host);
+        if (host != null) { // bind that address only (127.0.0.1 in tests) and announce it
+            c.setProperty("hazelcast.local.localAddress", host);
+            c.setProperty("hazelcast.socket.bind.any", "false");
+        }
         NetworkConfig net = c.getNetworkConfig();
         net.setPort(port).setPortAutoIncrement(false);
         JoinConfig j = net.getJoin();
