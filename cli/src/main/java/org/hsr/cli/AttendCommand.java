@@ -49,16 +49,7 @@ final class AttendCommand implements Callable<Integer> {
         if (!mode.equals("dense") && !mode.equals("hsr")) {
             throw new UsageException("--mode must be dense or hsr, got " + mode);
         }
-        if (select != null && cfg.kind() != AttentionConfig.Kind.SOFTMAX) {
-            throw new UsageException("--select applies to --kind softmax only");
-        }
-        if (select != null) {
-            try {
-                Selection.parse(select); // checked in every mode, though only --mode hsr uses it
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--select " + select + ": " + e.getMessage());
-            }
-        }
+        selection(select, cfg); // checked in every mode, though only --mode hsr uses it
         CliIO.checkOutputs(List.of(CliIO.named("--q", qPath), CliIO.named("--k", kPath), CliIO.named("--v", vPath)),
                 List.of(CliIO.named("--out", out), CliIO.named("--stats", stats)));
         ElementType type = CliIO.elementType(kv);
@@ -149,8 +140,9 @@ final class AttendCommand implements Callable<Integer> {
             float[] k = new float[n * kvh * d], v = new float[n * kvh * dv];
             for (int h = 0; h < kvh; h++) {
                 for (int p = 0; p < n; p++) {
-                    System.arraycopy(in.k(), in.kOffset(h) + p * d, k, (p * kvh + h) * d, d);
-                    System.arraycopy(in.v(), in.vOffset(h) + p * dv, v, (p * kvh + h) * dv, dv);
+                    // kOffset/vOffset take a query head: kv head h's first query head is h·group
+                    System.arraycopy(in.k(), in.kOffset(h * in.groupSize()) + p * d, k, (p * kvh + h) * d, d);
+                    System.arraycopy(in.v(), in.vOffset(h * in.groupSize()) + p * dv, v, (p * kvh + h) * dv, dv);
                 }
             }
             cache.append(0, k, 0, v, 0, n);
@@ -184,6 +176,11 @@ final class AttendCommand implements Callable<Integer> {
     private int qRank;
 
     private AttentionConfig config() {
+        return config(kind, alpha, bias, scale, causal);
+    }
+
+    /** {@code --kind --alpha --bias --scale} as an attention config; usage errors name the flag (also hsr cluster). */
+    static AttentionConfig config(String kind, int alpha, float bias, Float scale, boolean causal) {
         AttentionConfig.Kind k = switch (kind) {
             case "relu" -> AttentionConfig.Kind.RELU;
             case "softmax" -> AttentionConfig.Kind.SOFTMAX;
@@ -195,6 +192,18 @@ final class AttendCommand implements Callable<Integer> {
             throw new UsageException("--scale must be finite and > 0, got " + scale);
         }
         return new AttentionConfig(k, alpha, bias, scale == null ? Float.NaN : scale, causal);
+    }
+
+    /** {@code --select} parsed (null: dense), for softmax only; usage errors name the flag. */
+    static Selection selection(String select, AttentionConfig cfg) {
+        if (select != null && cfg.kind() != AttentionConfig.Kind.SOFTMAX) {
+            throw new UsageException("--select applies to --kind softmax only");
+        }
+        try {
+            return Selection.parse(select);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--select " + select + ": " + e.getMessage());
+        }
     }
 
     private AttentionInput input(ElementType type) throws java.io.IOException {

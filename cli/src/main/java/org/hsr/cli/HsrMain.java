@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
         description = "Sparse attention by half-space reporting: exact ReLU^alpha and certified softmax.",
         subcommands = {SearchCommand.class, AttendCommand.class, BenchCommand.class, GenerateCommand.class,
                 PerplexityCommand.class, InfoCommand.class, ConvertCommand.class, ModelBenchCommand.class,
-                DemoCommand.class,
+                DemoCommand.class, ClusterCommand.class,
                 CommandLine.HelpCommand.class})
 public final class HsrMain implements Runnable {
 
@@ -85,6 +85,12 @@ public final class HsrMain implements Runnable {
         if (t instanceof org.hsr.io.NpyFormatException f && f.unsupported()) {
             code = 2;
             msg = t.getMessage();
+        } else if (t instanceof org.hsr.cluster.ClusterSetup.NoClusterException) {
+            code = 1;
+            msg = t.getMessage();
+        } else if (t instanceof com.hazelcast.core.HazelcastException) { // the cluster failed the request (runtime)
+            code = 1;
+            msg = "cluster: " + t.getMessage();
         } else if (t instanceof UsageException || t instanceof IllegalArgumentException) {
             code = 2;
             msg = t.getMessage();

@@ -66,6 +66,17 @@ class CommandsTest {
             }
             assertEquals(heads * m, js.get("rows").asInt());
         }
+        // without --causal every row runs through the engine cache (kv head 1 was read from kv head 0's rows once)
+        double[] full = DenseReference.attend(in, AttentionConfig.relu(2, 0.2f, false));
+        for (String mode : List.of("dense", "hsr")) {
+            Path out = tmp.resolve(mode + "-full.npy");
+            CliRun run = CliRun.run("attend", "--q", qp.toString(), "--k", kp.toString(), "--v", vp.toString(), "--out",
+                    out.toString(), "--kind", "relu", "--alpha", "2", "--bias", "0.2", "--mode", mode);
+            assertEquals(0, run.code(), run.err());
+            double worst = 0;
+            for (int i = 0; i < full.length; i++) worst = Math.max(worst, Math.abs(Npy.read(out).floats()[i] - full[i]));
+            assertTrue(worst < 1e-5, mode + " (not causal) error " + worst);
+        }
         // the certified softmax reports its bound
         Path stats = tmp.resolve("eps.json");
         CliRun run = CliRun.run("attend", "--q", qp.toString(), "--k", kp.toString(), "--v", vp.toString(), "--out",
