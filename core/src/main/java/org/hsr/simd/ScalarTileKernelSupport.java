@@ -25,6 +25,19 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
     }
 
     @Override
+    public void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                           int rows, int cols, int inner, boolean accumulate) {
+        assert rows % TileKernels.ROW_BLOCK == 0 && cols % TileKernels.COL_BLOCK == 0 : rows + " x " + cols;
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                float acc = accumulate ? c[cOff + i * ldc + j] : 0f;
+                for (int t = 0; t < inner; t++) acc += a[aOff + i * lda + t] * b[bOff + TileKernels.panelIndex(inner, t, j)];
+                c[cOff + i * ldc + j] = acc;
+            }
+        }
+    }
+
+    @Override
     public long reluPow(float[] s, int off, int ld, int rows, int cols, float bias, int alpha, double[] rowSums) {
         long kept = 0;
         for (int r = 0; r < rows; r++) {

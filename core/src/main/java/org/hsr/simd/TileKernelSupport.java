@@ -19,6 +19,16 @@ public interface TileKernelSupport {
               int rows, int cols, int inner);
 
     /**
+     * {@code C = A·B}, or {@code C += A·B} when {@code accumulate}, with B ({@code inner × cols}) packed in column
+     * panels of {@link TileKernels#PANEL} columns: entry (t, j) at {@code bOff + ((j / PANEL)·inner + t)·PANEL + j %
+     * PANEL} ({@link TileKernels#panelIndex}), so that the kernel streams B with a constant stride and a column block's
+     * strip of B is contiguous. {@code rows} is a multiple of {@link TileKernels#ROW_BLOCK} and {@code cols} of
+     * {@link TileKernels#COL_BLOCK}.
+     */
+    void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                    int rows, int cols, int inner, boolean accumulate);
+
+    /**
      * ReLU^α in place on a tile of scaled scores: {@code s ← max(s − bias, 0)^α}; each row's sum is added to
      * {@code rowSums[r]}. {@code -Infinity} (a masked entry) becomes 0. Returns the number of non-zero weights.
      */

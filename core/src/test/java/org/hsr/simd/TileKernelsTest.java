@@ -70,6 +70,50 @@ class TileKernelsTest {
         }
     }
 
+    /** Packed B ({@code gemmPacked}) against the plain product on the same matrix, overwriting and accumulating. */
+    @ParameterizedTest
+    @ValueSource(ints = {32, 64, 96, 160})
+    void gemmPackedMatchesGemm(int cols) {
+        for (int inner : new int[] {1, 5, 37, 64, 128}) {
+            for (int rows : new int[] {6, 12, 72}) {
+                for (boolean accumulate : new boolean[] {false, true}) {
+                    SplittableRandom r = new SplittableRandom(cols * 1000L + inner * 10L + rows + (accumulate ? 7 : 0));
+                    int lda = inner + 3, ldc = cols + 2, off = 5;
+                    float[] a = TestData.gaussian(r, off + rows * lda), b = TestData.gaussian(r, inner * cols);
+                    float[] packed = new float[off + inner * cols + 3];
+                    for (int t = 0; t < inner; t++) {
+                        for (int j = 0; j < cols; j++) packed[off + TileKernels.panelIndex(inner, t, j)] = b[t * cols + j];
+                    }
+                    float[] c0 = TestData.gaussian(r, off + rows * ldc), ref = c0.clone();
+                    if (!accumulate) {
+                        for (int i = 0; i < rows; i++) java.util.Arrays.fill(ref, off + i * ldc, off + i * ldc + cols, 0f);
+                    }
+                    SCALAR.gemm(a, off, lda, b, 0, cols, ref, off, ldc, rows, cols, inner);
+                    float[] cs = c0.clone(), cv = c0.clone();
+                    SCALAR.gemmPacked(a, off, lda, packed, off, cs, off, ldc, rows, cols, inner, accumulate);
+                    TileKernels.gemmPacked(a, off, lda, packed, off, cv, off, ldc, rows, cols, inner, accumulate);
+                    String what = rows + "x" + cols + "x" + inner + (accumulate ? " +=" : " =");
+                    for (int i = 0; i < rows; i++) {
+                        for (int j = 0; j < ldc && off + i * ldc + j < c0.length; j++) {
+                            int at = off + i * ldc + j;
+                            if (j >= cols) {
+                                assertEquals(c0[at], cv[at], "gap untouched " + what);
+                                continue;
+                            }
+                            double abs = Math.abs(accumulate ? c0[at] : 0);
+                            for (int t = 0; t < inner; t++) abs += Math.abs((double) a[off + i * lda + t] * b[t * cols + j]);
+                            double tol = 1e-6 * (inner + 2) * abs + 1e-30;
+                            assertEquals(ref[at], cs[at], tol, "scalar " + what);
+                            assertEquals(ref[at], cv[at], 2 * tol, "vector " + what);
+                        }
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> TileKernels.gemmPacked(new float[64], 0, 1, new float[64], 0,
+                new float[64], 0, 16, 6, 16, 1, false), "cols not a multiple of the column block");
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 7, 8, 15, 16, 17, 33, 63, 64})
     void elementwiseTileKernelsMatchScalar(int cols) {

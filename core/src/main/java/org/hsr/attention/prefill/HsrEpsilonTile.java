@@ -82,7 +82,7 @@ final class HsrEpsilonTile {
             if (TileKernels.maskAbove(strip, off, KT, pr, KT, qt.thresholds, qt.masks) == 0) continue;
             for (int r = 0; r < rows; r++) kept += Long.bitCount(qt.masks[r]);
             TileKernels.sparseWeightedSum(strip, off, KT, pr, keys.tileKeys(t), qt.masks, 0f, 0, v,
-                    vOff + t * KT * dv, dv, qt.o, 0, dv, qt.rowSums);
+                    vOff + t * KT * dv, dv, qt.o, 0, qt.ldo, qt.rowSums);
         }
         double worst = 0;
         for (int r = 0; r < rows; r++) {

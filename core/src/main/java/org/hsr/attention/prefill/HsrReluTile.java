@@ -30,7 +30,7 @@ final class HsrReluTile {
             if (TileKernels.maskAbove(qt.s, 0, kt, qt.paddedRows, kt, qt.thresholds, qt.masks) == 0) continue;
             for (int r = 0; r < qt.rows; r++) kept += Long.bitCount(qt.masks[r]);
             TileKernels.sparseWeightedSum(qt.s, 0, kt, qt.paddedRows, keys.tileKeys(t), qt.masks, bias, cfg.alpha(),
-                    v, vOff + t * kt * dv, dv, qt.o, 0, dv, qt.rowSums);
+                    v, vOff + t * kt * dv, dv, qt.o, 0, qt.ldo, qt.rowSums);
         }
         qt.stats.scoredKeys += scored;
         qt.stats.keptKeys += kept;

@@ -1,8 +1,12 @@
 package org.hsr.attention.prefill;
 
+import org.hsr.simd.TileKernels;
+
 /**
  * The keys of one kv head cut into tiles of {@link #KT} consecutive positions: each tile packed transposed
- * ({@code d × KT}, zero past the last key) so that a query tile's scores are one matrix product, and, when built
+ * ({@code d × KT}, zero past the last key) in the column panels of {@link TileKernels#gemmPacked}, so that a query
+ * tile's scores are one matrix product streamed at a constant stride; for the dense path the values too, each tile
+ * {@code KT × dvPad} in panels (zero past the last key and past dv); and, when built
  * {@code withBounds}, each tile's centre c (the mean of its keys) and radius {@code r = max ‖k − c‖} for certified
  * upper bounds {@code <q,k> <= <q,c> + ‖q‖·r} on every key of the tile, and its box (per dimension a midpoint μ
  * and half-width h with {@code |k_u − μ_u| <= h_u}) for {@code <q,k> <= <q,μ> + <|q|,h>}: the ball is tight for
@@ -15,8 +19,13 @@ final class KeyTiles {
     static final int KT = 64;
 
     final int n, d, tiles;
-    /** (tiles, d, KT): tile t, dimension u, key j at {@code packed[(t·d + u)·KT + j]}. */
+    /** Value columns rounded up to {@link TileKernels#COL_BLOCK} (the leading dimension of the output tiles). */
+    final int dvPad;
+    /** (tiles, d × KT in panels): key j of tile t, dimension u at {@code t·d·KT + panelIndex(d, u, j)}. */
     final float[] packed;
+    /** (tiles, KT × dvPad in panels): value of key j of tile t, column u at {@code t·KT·dvPad + panelIndex(KT, j, u)};
+     * null when not built. */
+    final float[] packedValues;
     /** (d, tiles): the centres, transposed (null without bounds). */
     final float[] centresT;
     /** (d, tiles): box midpoints and half-widths, transposed (null without bounds). */
@@ -26,14 +35,28 @@ final class KeyTiles {
     /** The largest key norm of the head, rounded up (for rounding slacks). */
     final double maxKeyNorm;
 
-    KeyTiles(float[] k, int kOff, int n, int d, boolean withBounds) {
+    /**
+     * Tiles of keys {@code k[kOff..]} (n × d); with {@code v} non-null also the packed values {@code v[vOff..]}
+     * (n × dv); with {@code withBounds} the tile bounds.
+     */
+    KeyTiles(float[] k, int kOff, int n, int d, float[] v, int vOff, int dv, boolean withBounds) {
         this.n = n;
         this.d = d;
         this.tiles = (n + KT - 1) / KT;
+        this.dvPad = (dv + TileKernels.COL_BLOCK - 1) / TileKernels.COL_BLOCK * TileKernels.COL_BLOCK;
         this.packed = new float[tiles * d * KT];
         for (int j = 0; j < n; j++) {
-            int t = j / KT, col = j % KT, base = t * d * KT + col;
-            for (int u = 0; u < d; u++) packed[base + u * KT] = k[kOff + j * d + u];
+            int base = (j / KT) * d * KT, col = j % KT;
+            for (int u = 0; u < d; u++) packed[base + TileKernels.panelIndex(d, u, col)] = k[kOff + j * d + u];
+        }
+        if (v != null) {
+            packedValues = new float[tiles * KT * dvPad];
+            for (int j = 0; j < n; j++) {
+                int base = (j / KT) * KT * dvPad, row = j % KT;
+                for (int u = 0; u < dv; u++) packedValues[base + TileKernels.panelIndex(KT, row, u)] = v[vOff + j * dv + u];
+            }
+        } else {
+            packedValues = null;
         }
         double maxNorm2 = 0;
         for (int j = 0; j < n; j++) maxNorm2 = Math.max(maxNorm2, norm2(k, kOff + j * d, d));
@@ -95,6 +118,11 @@ final class KeyTiles {
     /** Offset of tile t in {@link #packed}. */
     int tileOffset(int t) {
         return t * d * KT;
+    }
+
+    /** Offset of tile t in {@link #packedValues}. */
+    int valueOffset(int t) {
+        return t * KT * dvPad;
     }
 
     /** Keys in tile t (KT except for the last tile). */

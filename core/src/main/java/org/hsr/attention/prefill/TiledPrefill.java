@@ -78,7 +78,10 @@ public final class TiledPrefill {
         long t0 = System.nanoTime();
         // one key-tile set per kv head, shared by the query heads of its group
         KeyTiles[] keys = new KeyTiles[in.kvHeads()];
-        for (int g = 0; g < keys.length; g++) keys[g] = new KeyTiles(in.k(), g * in.n() * in.d(), in.n(), in.d(), sparse);
+        for (int g = 0; g < keys.length; g++) {
+            keys[g] = new KeyTiles(in.k(), g * in.n() * in.d(), in.n(), in.d(), sparse ? null : in.v(),
+                    g * in.n() * in.dv(), in.dv(), sparse);
+        }
         double buildMs = (System.nanoTime() - t0) / 1e6;
         int tilesPerHead = (in.m() + QueryTile.QT - 1) / QueryTile.QT, items = in.heads() * tilesPerHead;
         float[] out = new float[in.outputLength()];
@@ -91,7 +94,7 @@ public final class TiledPrefill {
                 qt.load(in, cfg.causal(), c, h, tile * QueryTile.QT);
                 int vOff = in.vOffset(h);
                 KeyTiles kt = keys[h / in.groupSize()];
-                if (!sparse) DenseTile.run(qt, kt, in.v(), vOff, cfg);
+                if (!sparse) DenseTile.run(qt, kt, cfg);
                 else if (eps > 0) HsrEpsilonTile.run(qt, kt, in.v(), vOff, eps, sc);
                 else HsrReluTile.run(qt, kt, in.v(), vOff, cfg, sc);
                 qt.finish(out, in.m());

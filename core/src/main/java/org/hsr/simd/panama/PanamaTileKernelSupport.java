@@ -115,6 +115,82 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
         c51.intoArray(c, c0 + 5 * ldc + L);
     }
 
+    @Override
+    public void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                           int rows, int cols, int inner, boolean accumulate) {
+        assert rows % TileKernels.ROW_BLOCK == 0 && cols % (2 * L) == 0 : rows + " x " + cols;
+        // column blocks outermost: a block's strip of B (inner × 2L floats, 8 KB at d = 128 and 256 bits) stays in L1
+        // while every row block of A streams past it
+        for (int j = 0; j < cols; j += 2 * L) {
+            int b0 = bOff + TileKernels.panelIndex(inner, 0, j), b1 = bOff + TileKernels.panelIndex(inner, 0, j + L);
+            for (int i = 0; i < rows; i += 6) {
+                blockPacked(a, aOff + i * lda, lda, b, b0, b1, c, cOff + i * ldc + j, ldc, inner, accumulate);
+            }
+        }
+    }
+
+    /**
+     * {@link #block6x2} over packed B: the two vectors of row t of the strip at {@code b0 + t·PANEL} and
+     * {@code b1 + t·PANEL}, a constant stride, so the JIT hoists their range checks out of the loop (with the
+     * strided B of {@code gemm} it cannot: the stride is not a constant); starting from zero unless
+     * {@code accumulate}.
+     */
+    private static void blockPacked(float[] a, int a0, int lda, float[] b, int b0, int b1, float[] c, int c0, int ldc,
+                                    int inner, boolean accumulate) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(S, c, c0);
+            c01 = FloatVector.fromArray(S, c, c0 + L);
+            c10 = FloatVector.fromArray(S, c, c0 + ldc);
+            c11 = FloatVector.fromArray(S, c, c0 + ldc + L);
+            c20 = FloatVector.fromArray(S, c, c0 + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, c0 + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, c0 + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, c0 + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, c0 + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, c0 + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, c0 + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, c0 + 5 * ldc + L);
+        } else {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = FloatVector.zero(S);
+        }
+        int a1 = a0 + lda, a2 = a0 + 2 * lda, a3 = a0 + 3 * lda, a4 = a0 + 4 * lda, a5 = a0 + 5 * lda;
+        final int p = TileKernels.PANEL;
+        for (int t = 0; t < inner; t++) {
+            FloatVector b0v = FloatVector.fromArray(S, b, b0 + t * p), b1v = FloatVector.fromArray(S, b, b1 + t * p);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + t]);
+            c00 = fma(x, b0v, c00);
+            c01 = fma(x, b1v, c01);
+            x = FloatVector.broadcast(S, a[a1 + t]);
+            c10 = fma(x, b0v, c10);
+            c11 = fma(x, b1v, c11);
+            x = FloatVector.broadcast(S, a[a2 + t]);
+            c20 = fma(x, b0v, c20);
+            c21 = fma(x, b1v, c21);
+            x = FloatVector.broadcast(S, a[a3 + t]);
+            c30 = fma(x, b0v, c30);
+            c31 = fma(x, b1v, c31);
+            x = FloatVector.broadcast(S, a[a4 + t]);
+            c40 = fma(x, b0v, c40);
+            c41 = fma(x, b1v, c41);
+            x = FloatVector.broadcast(S, a[a5 + t]);
+            c50 = fma(x, b0v, c50);
+            c51 = fma(x, b1v, c51);
+        }
+        c00.intoArray(c, c0);
+        c01.intoArray(c, c0 + L);
+        c10.intoArray(c, c0 + ldc);
+        c11.intoArray(c, c0 + ldc + L);
+        c20.intoArray(c, c0 + 2 * ldc);
+        c21.intoArray(c, c0 + 2 * ldc + L);
+        c30.intoArray(c, c0 + 3 * ldc);
+        c31.intoArray(c, c0 + 3 * ldc + L);
+        c40.intoArray(c, c0 + 4 * ldc);
+        c41.intoArray(c, c0 + 4 * ldc + L);
+        c50.intoArray(c, c0 + 5 * ldc);
+        c51.intoArray(c, c0 + 5 * ldc + L);
+    }
+
     /** 6 rows × 1 vector of C (the column tail). */
     private static void block6x1(float[] a, int a0, int lda, float[] b, int b0, int ldb, float[] c, int c0, int ldc,
                                  int inner) {
