@@ -105,6 +105,31 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
     }
 
     @Override
+    public long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                          double[] keptSums, double[] droppedSums) {
+        long any = 0;
+        for (int r = 0; r < rows; r++) {
+            long m = 0;
+            float t = thresholds[r], kept = 0f, dropped = 0f;
+            for (int j = 0; j < cols; j++) {
+                int at = off + r * ld + j;
+                if (p[at] > t) {
+                    m |= 1L << j;
+                    kept += p[at];
+                } else {
+                    dropped += p[at];
+                    p[at] = 0f;
+                }
+            }
+            masks[r] = m;
+            keptSums[r] += kept;
+            droppedSums[r] += dropped;
+            any |= m;
+        }
+        return any;
+    }
+
+    @Override
     public void sparseWeightedSum(float[] s, int off, int ld, int rows, long[] masks, float bias, int alpha,
                                   float[] v, int vOff, int dv, float[] out, int outOff, int ldo, double[] rowSums) {
         for (int r = 0; r < rows; r++) {

@@ -52,6 +52,15 @@ public interface TileKernelSupport {
     long maskAbove(float[] s, int off, int ld, int rows, int cols, float[] thresholds, long[] masks);
 
     /**
+     * Splits a tile of weights at per-row thresholds, {@code cols <= 64}: bit j of {@code masks[r]} is set when
+     * {@code p[r][j] > thresholds[r]} (kept), {@code keptSums[r]} gets the sum of the kept weights and
+     * {@code droppedSums[r]} the sum of the others, which are set to 0 in place (so that a dense product over the tile
+     * sums the kept keys only). Returns the OR of all masks.
+     */
+    long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks, double[] keptSums,
+                   double[] droppedSums);
+
+    /**
      * Sparse {@code O += W·V} over the set bits of each row's mask, {@code cols <= 64}: for row r and every set bit j,
      * {@code w = (s[r][j] − bias)^α} when {@code alpha > 0} (ReLU, from raw scores), else {@code w = s[r][j]} (weights
      * already computed); {@code out[r][:] += w·v[j][:]} (dv entries) and {@code rowSums[r] += w}.

@@ -142,6 +142,18 @@ public final class TileKernels {
         return Holder.INSTANCE.maskAbove(s, off, ld, rows, cols, thresholds, masks);
     }
 
+    /** Kept and dropped weights at per-row thresholds (see {@link TileKernelSupport#dropBelow}). */
+    public static long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                                 double[] keptSums, double[] droppedSums) {
+        checkMaskCols(cols);
+        checkMatrix("p", p, off, ld, rows, cols);
+        Objects.checkFromIndexSize(0, rows, thresholds.length);
+        Objects.checkFromIndexSize(0, rows, masks.length);
+        Objects.checkFromIndexSize(0, rows, keptSums.length);
+        Objects.checkFromIndexSize(0, rows, droppedSums.length);
+        return Holder.INSTANCE.dropBelow(p, off, ld, rows, cols, thresholds, masks, keptSums, droppedSums);
+    }
+
     /**
      * Sparse {@code O += W·V} over the set mask bits (see {@link TileKernelSupport#sparseWeightedSum}); {@code cols}
      * bounds the mask bits and the value rows read.

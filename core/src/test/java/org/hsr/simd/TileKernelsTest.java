@@ -173,6 +173,33 @@ class TileKernelsTest {
         for (int i = 0; i < rows; i++) {
             for (int j = 0; j < cols; j++) assertEquals(s[off + i * ld + j] > thr[i], (m2[i] >>> j & 1) == 1);
         }
+        // kept and dropped weights: masks exact, dropped entries zeroed, both sums (weights of very different sizes,
+        // so a dropped sum taken as all − kept would lose it)
+        float[] w = e2.clone();
+        for (int j = 0; j < cols; j += 3) w[off + 4 * ld + j] = 1e-9f * (j + 1);
+        float[] thrW = new float[rows];
+        for (int i = 0; i < rows; i++) thrW[i] = i == 5 ? Float.POSITIVE_INFINITY : 0.01f * i;
+        float[] w1 = w.clone(), w2 = w.clone();
+        long[] dm1 = new long[rows], dm2 = new long[rows];
+        double[] kept1 = new double[rows], kept2 = new double[rows], drop1 = new double[rows], drop2 = new double[rows];
+        assertEquals(SCALAR.dropBelow(w1, off, ld, rows, cols, thrW, dm1, kept1, drop1),
+                vector().dropBelow(w2, off, ld, rows, cols, thrW, dm2, kept2, drop2));
+        assertArrayEquals(dm1, dm2);
+        assertArrayEquals(w1, w2);
+        for (int i = 0; i < rows; i++) {
+            double k = 0, dr = 0;
+            for (int j = 0; j < cols; j++) {
+                float x = w[off + i * ld + j];
+                boolean keep = x > thrW[i];
+                assertEquals(keep, (dm2[i] >>> j & 1) == 1);
+                assertEquals(keep ? x : 0f, w2[off + i * ld + j]);
+                if (keep) k += x;
+                else dr += x;
+            }
+            assertEquals(k, kept2[i], 1e-6 * k + 1e-30, "kept " + i);
+            assertEquals(dr, drop2[i], 1e-6 * dr + 1e-30, "dropped " + i);
+            assertEquals(dr, drop1[i], 1e-6 * dr + 1e-30, "dropped (scalar) " + i);
+        }
         float[] fac = new float[rows];
         for (int i = 0; i < rows; i++) fac[i] = i == 3 ? 1f : 0.5f + i;
         float[] x1 = s.clone(), x2 = s.clone();

@@ -20,8 +20,10 @@ import org.hsr.attention.Selection;
  *   <li>{@link #dense}: every visible (query, key) pair, online softmax or ReLU^α: the dense baseline of prefill.</li>
  *   <li>{@link #hsr}: per-key-tile certified bounds, built over the prompt in position order (the build is part of
  *       the call and timed as {@link Run#buildMs}); a (query tile × key tile) pair is skipped when its bound, over
- *       every query of the tile, is below the tile's thresholds; values only for kept keys. Exact for ReLU; for
- *       softmax {@link Selection.Epsilon} (certified) or {@link Selection.Dense} (exact, the dense path).</li>
+ *       every query of the tile, is below the tile's thresholds (ReLU: the bias; softmax: a mass that fits in E);
+ *       values only for kept keys. Exact for ReLU; for softmax {@link Selection.Epsilon} (certified: the mass of
+ *       the keys dropped after scoring is summed, not bounded, see {@link HsrEpsilonTile}) or
+ *       {@link Selection.Dense} (exact, the dense path).</li>
  * </ul>
  *
  * <p>Work items are (query head, query tile) pairs, largest causal tiles first, pulled by {@code threads} workers: the
@@ -79,7 +81,8 @@ public final class TiledPrefill {
         // one key-tile set per kv head, shared by the query heads of its group
         KeyTiles[] keys = new KeyTiles[in.kvHeads()];
         for (int g = 0; g < keys.length; g++) {
-            keys[g] = new KeyTiles(in.k(), g * in.n() * in.d(), in.n(), in.d(), sparse ? null : in.v(),
+            // packed values for the dense products (dense, epsilon), bounds for the ReLU skips
+            keys[g] = new KeyTiles(in.k(), g * in.n() * in.d(), in.n(), in.d(), sparse && eps == 0 ? null : in.v(),
                     g * in.n() * in.dv(), in.dv(), sparse);
         }
         double buildMs = (System.nanoTime() - t0) / 1e6;

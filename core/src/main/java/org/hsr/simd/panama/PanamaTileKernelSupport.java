@@ -325,6 +325,47 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
     }
 
     @Override
+    public long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                          double[] keptSums, double[] droppedSums) {
+        if (cols < 2 * L) return SCALAR.dropBelow(p, off, ld, rows, cols, thresholds, masks, keptSums, droppedSums);
+        int bound = S.loopBound(cols);
+        FloatVector zero = FloatVector.zero(S);
+        long any = 0;
+        for (int r = 0; r < rows; r++) {
+            int row = off + r * ld;
+            float t = thresholds[r];
+            FloatVector kept = zero, dropped = zero;
+            long m = 0;
+            int j = 0;
+            for (; j < bound; j += L) {
+                FloatVector x = FloatVector.fromArray(S, p, row + j);
+                VectorMask<Float> pass = x.compare(VectorOperators.GT, t);
+                FloatVector k = zero.blend(x, pass);
+                k.intoArray(p, row + j);
+                kept = kept.add(k);
+                dropped = dropped.add(x.sub(k)); // x or 0, exactly: a sum of its own, never all − kept (cancellation)
+                m |= pass.toLong() << j;
+            }
+            float keptSum = kept.reduceLanes(VectorOperators.ADD);
+            float droppedSum = dropped.reduceLanes(VectorOperators.ADD);
+            for (; j < cols; j++) {
+                if (p[row + j] > t) {
+                    m |= 1L << j;
+                    keptSum += p[row + j];
+                } else {
+                    droppedSum += p[row + j];
+                    p[row + j] = 0f;
+                }
+            }
+            masks[r] = m;
+            keptSums[r] += keptSum;
+            droppedSums[r] += droppedSum;
+            any |= m;
+        }
+        return any;
+    }
+
+    @Override
     public void sparseWeightedSum(float[] s, int off, int ld, int rows, long[] masks, float bias, int alpha,
                                   float[] v, int vOff, int dv, float[] out, int outOff, int ldo, double[] rowSums) {
         if (dv < 2 * L) {
