@@ -25,7 +25,8 @@ final class HsrEpsilonTile {
 
     private static final int KT = QueryTile.KT;
 
-    static void run(QueryTile qt, KeyTiles keys, float[] v, int vOff, double eps, Scratch sc) {
+    /** {@code bounded}: compute the tile bounds and skip the tiles they allow. */
+    static void run(QueryTile qt, KeyTiles keys, float[] v, int vOff, double eps, boolean bounded, Scratch sc) {
         int tiles = qt.visibleTiles(), rows = qt.rows, pr = qt.paddedRows, dv = qt.dv;
         double[] g = sc.g, dropped = sc.dropped, kept = sc.kept;
         Arrays.fill(dropped, 0);
@@ -35,7 +36,6 @@ final class HsrEpsilonTile {
             double qn = Math.sqrt(KeyTiles.norm2(qt.q, r * qt.d, qt.d)) * (1 + 1e-9);
             g[r] = Math.exp(2 * slack * qn * keys.maxKeyNorm) * (1 + 1e-3);
         }
-        boolean bounded = keys.radius != null;
         float[] ub = bounded ? sc.bounds(pr * tiles) : null;
         if (bounded) TileBounds.upper(qt, keys, tiles, ub, sc.box(pr * tiles), sc.qNorm);
         long skipped = 0;
