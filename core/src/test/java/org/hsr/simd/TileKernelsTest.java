@@ -216,6 +216,11 @@ class TileKernelsTest {
         float[] s = TestData.gaussian(r, off + rows * ld), v = TestData.gaussian(r, 3 + cols * dv);
         long[] masks = new long[rows];
         for (int i = 0; i < rows; i++) masks[i] = i == 1 ? 0 : r.nextLong() & ((1L << cols) - 1);
+        // rows with 1, 3, 4 and 5 kept keys: both sides of the kernel's few-keys form (the last key of the tile in one)
+        masks[2] = 1L << (cols - 1);
+        masks[3] = 0b1010_0001L << 20;
+        masks[4] = 0b1111L;
+        masks[5] = 0b11111L << 7;
         for (int alpha : new int[] {0, 1, 2}) {
             float bias = alpha == 0 ? 0f : -4f; // ReLU weights from raw scores s − b (all positive here)
             float[] o0 = TestData.gaussian(r, rows * (dv + 1));

@@ -365,6 +365,9 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
         return any;
     }
 
+    /** Kept keys of a row up to which {@link #sparseWeightedSum} adds each key's value row to the output in place. */
+    private static final int FEW_KEYS = 4;
+
     @Override
     public void sparseWeightedSum(float[] s, int off, int ld, int rows, long[] masks, float bias, int alpha,
                                   float[] v, int vOff, int dv, float[] out, int outOff, int ldo, double[] rowSums) {
@@ -373,49 +376,57 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
             return;
         }
         int bound = S.loopBound(dv);
+        int[] at = new int[64];     // the row's kept keys: value row offsets
+        float[] w = new float[64];  // and weights
         for (int r = 0; r < rows; r++) {
             long mask = masks[r];
             if (mask == 0) continue;
-            int oRow = outOff + r * ldo;
+            int kept = 0;
             float sum = 0f;
             for (long m = mask; m != 0; m &= m - 1) {
                 int j = Long.numberOfTrailingZeros(m);
                 float x = s[off + r * ld + j];
-                sum += alpha > 0 ? pow(x - bias, alpha) : x;
+                float wj = alpha > 0 ? pow(x - bias, alpha) : x;
+                at[kept] = vOff + j * dv;
+                w[kept++] = wj;
+                sum += wj;
             }
-            // out row in chunks of two vectors, each chunk accumulated over every kept key of the row in registers
-            int t = 0;
-            for (; t + 2 * L <= bound; t += 2 * L) {
-                FloatVector o0 = FloatVector.fromArray(S, out, oRow + t), o1 = FloatVector.fromArray(S, out, oRow + t + L);
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    FloatVector w = FloatVector.broadcast(S, alpha > 0 ? pow(x - bias, alpha) : x);
-                    int vRow = vOff + j * dv + t;
-                    o0 = fma(w, FloatVector.fromArray(S, v, vRow), o0);
-                    o1 = fma(w, FloatVector.fromArray(S, v, vRow + L), o1);
+            int oRow = outOff + r * ldo;
+            if (kept <= FEW_KEYS) {
+                // a few keys (ReLU at the paper's bias keeps about 2 per row and tile): each value row added to the
+                // output row in place, one fixed-length loop per key instead of one mask walk per column chunk
+                for (int k = 0; k < kept; k++) {
+                    FloatVector wv = FloatVector.broadcast(S, w[k]);
+                    int vRow = at[k], t = 0;
+                    for (; t < bound; t += L) {
+                        fma(wv, FloatVector.fromArray(S, v, vRow + t), FloatVector.fromArray(S, out, oRow + t))
+                                .intoArray(out, oRow + t);
+                    }
+                    for (; t < dv; t++) out[oRow + t] += w[k] * v[vRow + t];
                 }
-                o0.intoArray(out, oRow + t);
-                o1.intoArray(out, oRow + t + L);
-            }
-            for (; t < bound; t += L) {
-                FloatVector o0 = FloatVector.fromArray(S, out, oRow + t);
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    o0 = fma(FloatVector.broadcast(S, alpha > 0 ? pow(x - bias, alpha) : x),
-                            FloatVector.fromArray(S, v, vOff + j * dv + t), o0);
+            } else {
+                // many keys: the output row in chunks of two vectors, each accumulated over the kept keys in registers
+                int t = 0;
+                for (; t + 2 * L <= bound; t += 2 * L) {
+                    FloatVector o0 = FloatVector.fromArray(S, out, oRow + t), o1 = FloatVector.fromArray(S, out, oRow + t + L);
+                    for (int k = 0; k < kept; k++) {
+                        FloatVector wv = FloatVector.broadcast(S, w[k]);
+                        o0 = fma(wv, FloatVector.fromArray(S, v, at[k] + t), o0);
+                        o1 = fma(wv, FloatVector.fromArray(S, v, at[k] + t + L), o1);
+                    }
+                    o0.intoArray(out, oRow + t);
+                    o1.intoArray(out, oRow + t + L);
                 }
-                o0.intoArray(out, oRow + t);
-            }
-            for (; t < dv; t++) {
-                float acc = out[oRow + t];
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    acc += (alpha > 0 ? pow(x - bias, alpha) : x) * v[vOff + j * dv + t];
+                for (; t < bound; t += L) {
+                    FloatVector o0 = FloatVector.fromArray(S, out, oRow + t);
+                    for (int k = 0; k < kept; k++) o0 = fma(FloatVector.broadcast(S, w[k]), FloatVector.fromArray(S, v, at[k] + t), o0);
+                    o0.intoArray(out, oRow + t);
                 }
-                out[oRow + t] = acc;
+                for (; t < dv; t++) {
+                    float acc = out[oRow + t];
+                    for (int k = 0; k < kept; k++) acc += w[k] * v[at[k] + t];
+                    out[oRow + t] = acc;
+                }
             }
             rowSums[r] += sum;
         }
