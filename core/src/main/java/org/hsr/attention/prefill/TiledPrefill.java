@@ -40,6 +40,9 @@ public final class TiledPrefill {
         }
     }
 
+    /** Key tiles per build work item. */
+    private static final int BUILD_CHUNK = 32;
+
     private static final ExecutorService POOL = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "hsr-prefill");
         t.setDaemon(true);
@@ -78,15 +81,29 @@ public final class TiledPrefill {
 
     private float[] run(AttentionInput in, AttentionConfig cfg, boolean sparse, double eps, AttentionStats stats) {
         long t0 = System.nanoTime();
-        // one key-tile set per kv head, shared by the query heads of its group
+        // one key-tile set per kv head, shared by the query heads of its group; packed (and bounded) in chunks of
+        // tiles by the workers
         KeyTiles[] keys = new KeyTiles[in.kvHeads()];
         for (int g = 0; g < keys.length; g++) {
-            // packed values for the dense products (dense, epsilon), bounds for the ReLU skips
+            // packed values for the dense products (dense, epsilon), bounds for the skips
             keys[g] = new KeyTiles(in.k(), g * in.n() * in.d(), in.n(), in.d(), sparse && eps == 0 ? null : in.v(),
                     g * in.n() * in.dv(), in.dv(), sparse);
         }
-        double buildMs = (System.nanoTime() - t0) / 1e6;
+        int tilesPerKv = keys[0].tiles, chunksPerKv = (tilesPerKv + BUILD_CHUNK - 1) / BUILD_CHUNK;
         int tilesPerHead = (in.m() + QueryTile.QT - 1) / QueryTile.QT, items = in.heads() * tilesPerHead;
+        int workers = Math.min(threads, Math.max(items, keys.length * chunksPerKv));
+        List<QueryTile> tiles = new ArrayList<>();
+        List<Scratch> scratches = new ArrayList<>();
+        for (int w = 0; w < workers; w++) {
+            tiles.add(new QueryTile(in.d(), in.dv()));
+            scratches.add(new Scratch());
+        }
+        runItems(tiles, scratches, 0, keys.length * chunksPerKv, (qt, sc, i) -> {
+            int from = (i % chunksPerKv) * BUILD_CHUNK;
+            keys[i / chunksPerKv].build(from, Math.min(tilesPerKv, from + BUILD_CHUNK));
+        });
+        for (KeyTiles kt : keys) kt.seal();
+        double buildMs = (System.nanoTime() - t0) / 1e6;
         float[] out = new float[in.outputLength()];
         float c = cfg.scaleFor(in.d());
         // item i: query tile (tilesPerHead − 1 − i / heads) of head (i % heads): the longest causal rows first. The
@@ -106,13 +123,6 @@ public final class TiledPrefill {
             else HsrReluTile.run(qt, kt, in.v(), vOff, cfg, bounded[h], sc);
             qt.finish(out, in.m());
         };
-        int workers = Math.min(threads, items);
-        List<QueryTile> tiles = new ArrayList<>();
-        List<Scratch> scratches = new ArrayList<>();
-        for (int w = 0; w < workers; w++) {
-            tiles.add(new QueryTile(in.d(), in.dv()));
-            scratches.add(new Scratch());
-        }
         int from = 0;
         if (sparse) {
             boolean[] skips = new boolean[heads];
