@@ -376,6 +376,7 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
             return;
         }
         int bound = S.loopBound(dv);
+        touchValueRows(masks, rows, v, vOff, dv);
         int[] at = new int[64];     // the row's kept keys: value row offsets
         float[] w = new float[64];  // and weights
         for (int r = 0; r < rows; r++) {
@@ -430,6 +431,26 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
             }
             rowSums[r] += sum;
         }
+    }
+
+    /** Consumes {@link #touchValueRows}'s loads, so that the JIT keeps them. */
+    @SuppressWarnings("unused")
+    private static float touched;
+
+    /**
+     * Reads one float per cache line of every value row any row keeps, in key order, before the rows are summed: the
+     * rows are then read from L1/L2. Without it the row-by-row sum waits on each value row's first miss (the rows of a
+     * key tile come from L3 or memory, in no order a prefetcher follows); that was ~30% of a ReLU prefill's time.
+     */
+    private static void touchValueRows(long[] masks, int rows, float[] v, int vOff, int dv) {
+        long any = 0;
+        for (int r = 0; r < rows; r++) any |= masks[r];
+        float acc = 0f;
+        for (long m = any; m != 0; m &= m - 1) {
+            int row = vOff + Long.numberOfTrailingZeros(m) * dv;
+            for (int t = 0; t < dv; t += 16) acc += v[row + t];
+        }
+        touched = acc;
     }
 
     private static float pow(float x, int alpha) {
