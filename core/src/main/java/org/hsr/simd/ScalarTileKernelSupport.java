@@ -67,7 +67,7 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
                 rescale[r] = 1f;
                 continue;
             }
-            float f = (float) Math.exp(rowMax[r] - newMax);
+            float f = newMax == rowMax[r] ? 1f : (float) Math.exp(rowMax[r] - newMax); // most tiles leave the max
             float sum = 0f;
             for (int j = 0; j < cols; j++) {
                 float e = (float) Math.exp(s[row + j] - newMax);

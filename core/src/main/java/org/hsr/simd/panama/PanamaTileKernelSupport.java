@@ -278,7 +278,7 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
                 s[row + j] = e;
                 sum += e;
             }
-            float f = (float) Math.exp(rowMax[r] - newMax);
+            float f = newMax == rowMax[r] ? 1f : (float) Math.exp(rowMax[r] - newMax); // most tiles leave the max
             rowSums[r] = rowSums[r] * f + sum;
             rescale[r] = f;
             rowMax[r] = newMax;
