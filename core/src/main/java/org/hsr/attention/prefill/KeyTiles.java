@@ -141,6 +141,14 @@ final class KeyTiles {
         boxNorm[t] = (Math.sqrt(mid2) + Math.sqrt(half2)) * (1 + 1e-9);
     }
 
+    /** Bytes of the packed keys and values and of the bounds. */
+    long memoryBytes() {
+        long floats = packed.length + (packedValues != null ? packedValues.length : 0)
+                + (centresT != null ? 3L * centresT.length : 0);
+        long doubles = tileNorm2.length + (radius != null ? 3L * radius.length : 0);
+        return floats * Float.BYTES + doubles * Double.BYTES;
+    }
+
     /** Offset of tile t in {@link #packed}. */
     int tileOffset(int t) {
         return t * d * KT;

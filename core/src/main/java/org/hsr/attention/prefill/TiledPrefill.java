@@ -32,8 +32,12 @@ import org.hsr.attention.Selection;
  */
 public final class TiledPrefill {
 
-    /** Timing and work of one call: the key-tile build (packing, bounds), the total, flops, tiles skipped. */
-    public record Run(double buildMs, double totalMs, long flops, long tilePairs, long skippedTiles, int threads) {
+    /**
+     * Timing and work of one call: the key-tile build (packing, bounds), the total, flops, tiles skipped, and the bytes
+     * of the key tiles (packed keys, packed values, bounds) held during the call beside the caller's arrays.
+     */
+    public record Run(double buildMs, double totalMs, long flops, long tilePairs, long skippedTiles, int threads,
+                      long keyTileBytes) {
         /** Flop rate of the whole call, GFLOP/s (2 flops per multiply-add of the scores and of the value sums). */
         public double gflops() {
             return totalMs <= 0 ? 0 : flops / (totalMs * 1e6);
@@ -141,7 +145,10 @@ public final class TiledPrefill {
             pairs += scratches.get(w).tilePairs;
             skipped += scratches.get(w).skippedTiles;
         }
-        lastRun = new Run(buildMs, (System.nanoTime() - t0) / 1e6, denseFlops(in, cfg.causal()), pairs, skipped, workers);
+        long bytes = 0;
+        for (KeyTiles kt : keys) bytes += kt.memoryBytes();
+        lastRun = new Run(buildMs, (System.nanoTime() - t0) / 1e6, denseFlops(in, cfg.causal()), pairs, skipped, workers,
+                bytes);
         return out;
     }
 
