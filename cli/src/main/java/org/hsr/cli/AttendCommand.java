@@ -96,9 +96,10 @@ final class AttendCommand implements Callable<Integer> {
         js.put("attend_ms_median", CliIO.median(ms));
         js.put("build_ms", buildMs);
         js.put("kv", type.label());
-        js.put("cache_bytes", cache != null ? cache.cache.memoryBytes()
-                : (long) in.kvHeads() * in.n() * (in.d() + in.dv()) * Float.BYTES);
         TiledPrefill.Run run = tiled.lastRun();
+        // the tiled path: the rounded keys and values, and the key tiles packed from them for the call
+        js.put("cache_bytes", cache != null ? cache.cache.memoryBytes()
+                : (long) in.kvHeads() * in.n() * (in.d() + in.dv()) * Float.BYTES + (run != null ? run.keyTileBytes() : 0));
         js.put("path", run != null ? "tiled prefill" : "engine cache, a row at a time");
         js.put("threads", run != null ? run.threads() : 1);
         if (run != null) {

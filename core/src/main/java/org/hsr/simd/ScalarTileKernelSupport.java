@@ -25,6 +25,19 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
     }
 
     @Override
+    public void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                           int rows, int cols, int inner, boolean accumulate) {
+        assert rows % TileKernels.ROW_BLOCK == 0 && cols % TileKernels.COL_BLOCK == 0 : rows + " x " + cols;
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                float acc = accumulate ? c[cOff + i * ldc + j] : 0f;
+                for (int t = 0; t < inner; t++) acc += a[aOff + i * lda + t] * b[bOff + TileKernels.panelIndex(inner, t, j)];
+                c[cOff + i * ldc + j] = acc;
+            }
+        }
+    }
+
+    @Override
     public long reluPow(float[] s, int off, int ld, int rows, int cols, float bias, int alpha, double[] rowSums) {
         long kept = 0;
         for (int r = 0; r < rows; r++) {
@@ -54,7 +67,7 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
                 rescale[r] = 1f;
                 continue;
             }
-            float f = (float) Math.exp(rowMax[r] - newMax);
+            float f = newMax == rowMax[r] ? 1f : (float) Math.exp(rowMax[r] - newMax); // most tiles leave the max
             float sum = 0f;
             for (int j = 0; j < cols; j++) {
                 float e = (float) Math.exp(s[row + j] - newMax);
@@ -86,6 +99,31 @@ public final class ScalarTileKernelSupport implements TileKernelSupport {
                 if (s[off + r * ld + j] > t) m |= 1L << j;
             }
             masks[r] = m;
+            any |= m;
+        }
+        return any;
+    }
+
+    @Override
+    public long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                          double[] keptSums, double[] droppedSums) {
+        long any = 0;
+        for (int r = 0; r < rows; r++) {
+            long m = 0;
+            float t = thresholds[r], kept = 0f, dropped = 0f;
+            for (int j = 0; j < cols; j++) {
+                int at = off + r * ld + j;
+                if (p[at] > t) {
+                    m |= 1L << j;
+                    kept += p[at];
+                } else {
+                    dropped += p[at];
+                    p[at] = 0f;
+                }
+            }
+            masks[r] = m;
+            keptSums[r] += kept;
+            droppedSums[r] += dropped;
             any |= m;
         }
         return any;

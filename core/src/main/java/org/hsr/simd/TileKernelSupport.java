@@ -19,6 +19,16 @@ public interface TileKernelSupport {
               int rows, int cols, int inner);
 
     /**
+     * {@code C = A·B}, or {@code C += A·B} when {@code accumulate}, with B ({@code inner × cols}) packed in column
+     * panels of {@link TileKernels#PANEL} columns: entry (t, j) at {@code bOff + ((j / PANEL)·inner + t)·PANEL + j %
+     * PANEL} ({@link TileKernels#panelIndex}), so that the kernel streams B with a constant stride and a column block's
+     * strip of B is contiguous. {@code rows} is a multiple of {@link TileKernels#ROW_BLOCK} and {@code cols} of
+     * {@link TileKernels#COL_BLOCK}.
+     */
+    void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                    int rows, int cols, int inner, boolean accumulate);
+
+    /**
      * ReLU^α in place on a tile of scaled scores: {@code s ← max(s − bias, 0)^α}; each row's sum is added to
      * {@code rowSums[r]}. {@code -Infinity} (a masked entry) becomes 0. Returns the number of non-zero weights.
      */
@@ -40,6 +50,15 @@ public interface TileKernelSupport {
      * all masks (0: nothing in the tile passes).
      */
     long maskAbove(float[] s, int off, int ld, int rows, int cols, float[] thresholds, long[] masks);
+
+    /**
+     * Splits a tile of weights at per-row thresholds, {@code cols <= 64}: bit j of {@code masks[r]} is set when
+     * {@code p[r][j] > thresholds[r]} (kept), {@code keptSums[r]} gets the sum of the kept weights and
+     * {@code droppedSums[r]} the sum of the others, which are set to 0 in place (so that a dense product over the tile
+     * sums the kept keys only). Returns the OR of all masks.
+     */
+    long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks, double[] keptSums,
+                   double[] droppedSums);
 
     /**
      * Sparse {@code O += W·V} over the set bits of each row's mask, {@code cols <= 64}: for row r and every set bit j,

@@ -17,6 +17,17 @@ public final class TileKernels {
     /** Rows of the register block: {@link #gemm}'s {@code rows} must be a multiple of this. */
     public static final int ROW_BLOCK = 6;
 
+    /** Columns of one panel of {@link #gemmPacked}'s B. */
+    public static final int PANEL = 16;
+
+    /** {@link #gemmPacked}'s {@code cols} must be a multiple of this: two panels, one register block at 512 bits. */
+    public static final int COL_BLOCK = 32;
+
+    /** Index of entry (t, j) of an {@code inner}-row matrix packed in column panels (see {@link #gemmPacked}). */
+    public static int panelIndex(int inner, int t, int j) {
+        return ((j / PANEL) * inner + t) * PANEL + j % PANEL;
+    }
+
     private static final System.Logger LOG = System.getLogger(TileKernels.class.getName());
     static final String PANAMA_CLASS = "org.hsr.simd.panama.PanamaTileKernelSupport";
 
@@ -78,6 +89,25 @@ public final class TileKernels {
         Holder.INSTANCE.gemm(a, aOff, lda, b, bOff, ldb, c, cOff, ldc, rows, cols, inner);
     }
 
+    /**
+     * {@code C = A·B} ({@code accumulate}: {@code C += A·B}) with B packed in column panels (see
+     * {@link TileKernelSupport#gemmPacked}); {@code rows} a multiple of {@link #ROW_BLOCK}, {@code cols} of
+     * {@link #COL_BLOCK}.
+     */
+    public static void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                                  int rows, int cols, int inner, boolean accumulate) {
+        if (rows % ROW_BLOCK != 0) {
+            throw new IllegalArgumentException("rows " + rows + " is not a multiple of the row block " + ROW_BLOCK);
+        }
+        if (cols % COL_BLOCK != 0) {
+            throw new IllegalArgumentException("cols " + cols + " is not a multiple of the column block " + COL_BLOCK);
+        }
+        checkMatrix("a", a, aOff, lda, rows, inner);
+        checkMatrix("b", b, bOff, inner * cols, inner == 0 ? 0 : 1, inner * cols);
+        checkMatrix("c", c, cOff, ldc, rows, cols);
+        Holder.INSTANCE.gemmPacked(a, aOff, lda, b, bOff, c, cOff, ldc, rows, cols, inner, accumulate);
+    }
+
     /** ReLU^α in place, row sums added; returns the non-zero count (see {@link TileKernelSupport#reluPow}). */
     public static long reluPow(float[] s, int off, int ld, int rows, int cols, float bias, int alpha, double[] rowSums) {
         checkMatrix("s", s, off, ld, rows, cols);
@@ -110,6 +140,18 @@ public final class TileKernels {
         Objects.checkFromIndexSize(0, rows, thresholds.length);
         Objects.checkFromIndexSize(0, rows, masks.length);
         return Holder.INSTANCE.maskAbove(s, off, ld, rows, cols, thresholds, masks);
+    }
+
+    /** Kept and dropped weights at per-row thresholds (see {@link TileKernelSupport#dropBelow}). */
+    public static long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                                 double[] keptSums, double[] droppedSums) {
+        checkMaskCols(cols);
+        checkMatrix("p", p, off, ld, rows, cols);
+        Objects.checkFromIndexSize(0, rows, thresholds.length);
+        Objects.checkFromIndexSize(0, rows, masks.length);
+        Objects.checkFromIndexSize(0, rows, keptSums.length);
+        Objects.checkFromIndexSize(0, rows, droppedSums.length);
+        return Holder.INSTANCE.dropBelow(p, off, ld, rows, cols, thresholds, masks, keptSums, droppedSums);
     }
 
     /**

@@ -70,6 +70,50 @@ class TileKernelsTest {
         }
     }
 
+    /** Packed B ({@code gemmPacked}) against the plain product on the same matrix, overwriting and accumulating. */
+    @ParameterizedTest
+    @ValueSource(ints = {32, 64, 96, 160})
+    void gemmPackedMatchesGemm(int cols) {
+        for (int inner : new int[] {1, 5, 37, 64, 128}) {
+            for (int rows : new int[] {6, 12, 72}) {
+                for (boolean accumulate : new boolean[] {false, true}) {
+                    SplittableRandom r = new SplittableRandom(cols * 1000L + inner * 10L + rows + (accumulate ? 7 : 0));
+                    int lda = inner + 3, ldc = cols + 2, off = 5;
+                    float[] a = TestData.gaussian(r, off + rows * lda), b = TestData.gaussian(r, inner * cols);
+                    float[] packed = new float[off + inner * cols + 3];
+                    for (int t = 0; t < inner; t++) {
+                        for (int j = 0; j < cols; j++) packed[off + TileKernels.panelIndex(inner, t, j)] = b[t * cols + j];
+                    }
+                    float[] c0 = TestData.gaussian(r, off + rows * ldc), ref = c0.clone();
+                    if (!accumulate) {
+                        for (int i = 0; i < rows; i++) java.util.Arrays.fill(ref, off + i * ldc, off + i * ldc + cols, 0f);
+                    }
+                    SCALAR.gemm(a, off, lda, b, 0, cols, ref, off, ldc, rows, cols, inner);
+                    float[] cs = c0.clone(), cv = c0.clone();
+                    SCALAR.gemmPacked(a, off, lda, packed, off, cs, off, ldc, rows, cols, inner, accumulate);
+                    TileKernels.gemmPacked(a, off, lda, packed, off, cv, off, ldc, rows, cols, inner, accumulate);
+                    String what = rows + "x" + cols + "x" + inner + (accumulate ? " +=" : " =");
+                    for (int i = 0; i < rows; i++) {
+                        for (int j = 0; j < ldc && off + i * ldc + j < c0.length; j++) {
+                            int at = off + i * ldc + j;
+                            if (j >= cols) {
+                                assertEquals(c0[at], cv[at], "gap untouched " + what);
+                                continue;
+                            }
+                            double abs = Math.abs(accumulate ? c0[at] : 0);
+                            for (int t = 0; t < inner; t++) abs += Math.abs((double) a[off + i * lda + t] * b[t * cols + j]);
+                            double tol = 1e-6 * (inner + 2) * abs + 1e-30;
+                            assertEquals(ref[at], cs[at], tol, "scalar " + what);
+                            assertEquals(ref[at], cv[at], 2 * tol, "vector " + what);
+                        }
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> TileKernels.gemmPacked(new float[64], 0, 1, new float[64], 0,
+                new float[64], 0, 16, 6, 16, 1, false), "cols not a multiple of the column block");
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 7, 8, 15, 16, 17, 33, 63, 64})
     void elementwiseTileKernelsMatchScalar(int cols) {
@@ -129,6 +173,33 @@ class TileKernelsTest {
         for (int i = 0; i < rows; i++) {
             for (int j = 0; j < cols; j++) assertEquals(s[off + i * ld + j] > thr[i], (m2[i] >>> j & 1) == 1);
         }
+        // kept and dropped weights: masks exact, dropped entries zeroed, both sums (weights of very different sizes,
+        // so a dropped sum taken as all − kept would lose it)
+        float[] w = e2.clone();
+        for (int j = 0; j < cols; j += 3) w[off + 4 * ld + j] = 1e-9f * (j + 1);
+        float[] thrW = new float[rows];
+        for (int i = 0; i < rows; i++) thrW[i] = i == 5 ? Float.POSITIVE_INFINITY : 0.01f * i;
+        float[] w1 = w.clone(), w2 = w.clone();
+        long[] dm1 = new long[rows], dm2 = new long[rows];
+        double[] kept1 = new double[rows], kept2 = new double[rows], drop1 = new double[rows], drop2 = new double[rows];
+        assertEquals(SCALAR.dropBelow(w1, off, ld, rows, cols, thrW, dm1, kept1, drop1),
+                vector().dropBelow(w2, off, ld, rows, cols, thrW, dm2, kept2, drop2));
+        assertArrayEquals(dm1, dm2);
+        assertArrayEquals(w1, w2);
+        for (int i = 0; i < rows; i++) {
+            double k = 0, dr = 0;
+            for (int j = 0; j < cols; j++) {
+                float x = w[off + i * ld + j];
+                boolean keep = x > thrW[i];
+                assertEquals(keep, (dm2[i] >>> j & 1) == 1);
+                assertEquals(keep ? x : 0f, w2[off + i * ld + j]);
+                if (keep) k += x;
+                else dr += x;
+            }
+            assertEquals(k, kept2[i], 1e-6 * k + 1e-30, "kept " + i);
+            assertEquals(dr, drop2[i], 1e-6 * dr + 1e-30, "dropped " + i);
+            assertEquals(dr, drop1[i], 1e-6 * dr + 1e-30, "dropped (scalar) " + i);
+        }
         float[] fac = new float[rows];
         for (int i = 0; i < rows; i++) fac[i] = i == 3 ? 1f : 0.5f + i;
         float[] x1 = s.clone(), x2 = s.clone();
@@ -145,6 +216,11 @@ class TileKernelsTest {
         float[] s = TestData.gaussian(r, off + rows * ld), v = TestData.gaussian(r, 3 + cols * dv);
         long[] masks = new long[rows];
         for (int i = 0; i < rows; i++) masks[i] = i == 1 ? 0 : r.nextLong() & ((1L << cols) - 1);
+        // rows with 1, 3, 4 and 5 kept keys: both sides of the kernel's few-keys form (the last key of the tile in one)
+        masks[2] = 1L << (cols - 1);
+        masks[3] = 0b1010_0001L << 20;
+        masks[4] = 0b1111L;
+        masks[5] = 0b11111L << 7;
         for (int alpha : new int[] {0, 1, 2}) {
             float bias = alpha == 0 ? 0f : -4f; // ReLU weights from raw scores s − b (all positive here)
             float[] o0 = TestData.gaussian(r, rows * (dv + 1));

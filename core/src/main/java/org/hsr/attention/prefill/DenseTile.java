@@ -11,7 +11,7 @@ import org.hsr.simd.TileKernels;
 final class DenseTile {
     private DenseTile() {}
 
-    static void run(QueryTile qt, KeyTiles keys, float[] v, int vOff, AttentionConfig cfg) {
+    static void run(QueryTile qt, KeyTiles keys, AttentionConfig cfg) {
         int rows = qt.paddedRows, dv = qt.dv, kt = QueryTile.KT;
         boolean softmax = cfg.kind() == AttentionConfig.Kind.SOFTMAX;
         long kept = 0;
@@ -19,12 +19,13 @@ final class DenseTile {
             qt.score(keys, t, qt.s, 0);
             if (softmax) {
                 TileKernels.expOnline(qt.s, 0, kt, rows, kt, qt.rowMax, qt.rowSums, qt.rescale);
-                TileKernels.scaleRows(qt.o, 0, dv, rows, dv, qt.rescale);
+                TileKernels.scaleRows(qt.o, 0, qt.ldo, rows, dv, qt.rescale);
             } else {
                 kept += TileKernels.reluPow(qt.s, 0, kt, rows, kt, cfg.bias(), cfg.alpha(), qt.rowSums);
             }
-            // keys past n are masked (zero weights), so only the tile's real rows of V are read
-            TileKernels.gemm(qt.s, 0, kt, v, vOff + t * kt * dv, dv, qt.o, 0, dv, rows, dv, keys.tileKeys(t));
+            // keys past n are masked (zero weights) and their packed values are zero
+            TileKernels.gemmPacked(qt.s, 0, kt, keys.packedValues, keys.valueOffset(t), qt.o, 0, qt.ldo, rows, qt.ldo, kt,
+                    true);
         }
         long seen = 0;
         for (int r = 0; r < qt.rows; r++) seen += qt.visible[r];

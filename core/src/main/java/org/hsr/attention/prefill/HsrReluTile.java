@@ -13,15 +13,17 @@ import org.hsr.simd.TileKernels;
 final class HsrReluTile {
     private HsrReluTile() {}
 
-    static void run(QueryTile qt, KeyTiles keys, float[] v, int vOff, AttentionConfig cfg, Scratch scratch) {
+    /** {@code bounded}: compute the tile bounds and skip the tiles they allow. */
+    static void run(QueryTile qt, KeyTiles keys, float[] v, int vOff, AttentionConfig cfg, boolean bounded,
+                    Scratch scratch) {
         int tiles = qt.visibleTiles(), kt = QueryTile.KT, dv = qt.dv;
-        float[] ub = scratch.bounds(qt.paddedRows * tiles);
-        TileBounds.upper(qt, keys, tiles, ub, scratch.box(qt.paddedRows * tiles), scratch.qNorm);
+        float[] ub = bounded ? scratch.bounds(qt.paddedRows * tiles) : null;
+        if (bounded) TileBounds.upper(qt, keys, tiles, ub, scratch.box(qt.paddedRows * tiles), scratch.qNorm);
         float bias = cfg.bias();
         Arrays.fill(qt.thresholds, bias);
         long scored = 0, kept = 0, skipped = 0;
         for (int t = 0; t < tiles; t++) {
-            if (TileBounds.tileMax(qt, ub, tiles, t) <= bias) {
+            if (bounded && TileBounds.tileMax(qt, ub, tiles, t) <= bias) {
                 skipped++;
                 continue;
             }
@@ -30,7 +32,7 @@ final class HsrReluTile {
             if (TileKernels.maskAbove(qt.s, 0, kt, qt.paddedRows, kt, qt.thresholds, qt.masks) == 0) continue;
             for (int r = 0; r < qt.rows; r++) kept += Long.bitCount(qt.masks[r]);
             TileKernels.sparseWeightedSum(qt.s, 0, kt, qt.paddedRows, keys.tileKeys(t), qt.masks, bias, cfg.alpha(),
-                    v, vOff + t * kt * dv, dv, qt.o, 0, dv, qt.rowSums);
+                    v, vOff + t * kt * dv, dv, qt.o, 0, qt.ldo, qt.rowSums);
         }
         qt.stats.scoredKeys += scored;
         qt.stats.keptKeys += kept;

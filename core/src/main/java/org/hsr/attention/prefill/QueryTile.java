@@ -15,11 +15,11 @@ final class QueryTile {
     static final int QT = 72;
     static final int KT = KeyTiles.KT;
 
-    final int d, dv;
+    final int d, dv, ldo; // ldo: the output tile's leading dimension, dv rounded up to the column block
     final float[] q;          // (QT, d) c·q of the tile's rows, zero rows past the last
     final float[] qAbs;       // (QT, d) |c·q| (for the box bounds)
     final float[] s;          // (QT, KT) scores, then weights, of one key tile
-    final float[] o;          // (QT, dv) the output accumulator
+    final float[] o;          // (QT, ldo) the output accumulator
     final float[] rowMax = new float[QT], rescale = new float[QT], thresholds = new float[QT];
     final double[] rowSums = new double[QT];
     final long[] masks = new long[QT];
@@ -32,10 +32,11 @@ final class QueryTile {
     QueryTile(int d, int dv) {
         this.d = d;
         this.dv = dv;
+        this.ldo = (dv + TileKernels.COL_BLOCK - 1) / TileKernels.COL_BLOCK * TileKernels.COL_BLOCK;
         this.q = new float[QT * d];
         this.qAbs = new float[QT * d];
         this.s = new float[QT * KT];
-        this.o = new float[QT * dv];
+        this.o = new float[QT * ldo];
     }
 
     /** Loads rows {@code first..first+QT} of head h (scaled by c) and resets the accumulators. */
@@ -54,7 +55,7 @@ final class QueryTile {
         for (int r = 0; r < QT; r++) visible[r] = r < rows ? in.visible(first + r, causal) : 0;
         minVisible = visible[0];
         maxVisible = visible[rows - 1];
-        Arrays.fill(o, 0, paddedRows * dv, 0f);
+        Arrays.fill(o, 0, paddedRows * ldo, 0f);
         Arrays.fill(rowSums, 0);
         Arrays.fill(rowMax, Float.NEGATIVE_INFINITY);
     }
@@ -71,8 +72,7 @@ final class QueryTile {
 
     /** {@code dst ← Q·K_tᵀ} (paddedRows × KT, leading dimension KT), then {@code -Infinity} where row r may not look. */
     void score(KeyTiles keys, int t, float[] dst, int dstOff) {
-        Arrays.fill(dst, dstOff, dstOff + paddedRows * KT, 0f);
-        TileKernels.gemm(q, 0, d, keys.packed, keys.tileOffset(t), KT, dst, dstOff, KT, paddedRows, KT, d);
+        TileKernels.gemmPacked(q, 0, d, keys.packed, keys.tileOffset(t), dst, dstOff, KT, paddedRows, KT, d, false);
         if ((t + 1) * KT <= minVisible && paddedRows == rows) return; // every row sees the whole tile
         for (int r = 0; r < paddedRows; r++) {
             int from = seen(r, t);
@@ -87,7 +87,7 @@ final class QueryTile {
             double sum = rowSums[r];
             if (sum > 0) {
                 float inv = (float) (1 / sum);
-                for (int u = 0; u < dv; u++) out[at + u] = o[r * dv + u] * inv;
+                for (int u = 0; u < dv; u++) out[at + u] = o[r * ldo + u] * inv;
             } else {
                 Arrays.fill(out, at, at + dv, 0f);
                 stats.emptyRows++;

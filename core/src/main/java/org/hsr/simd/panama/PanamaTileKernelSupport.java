@@ -115,6 +115,82 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
         c51.intoArray(c, c0 + 5 * ldc + L);
     }
 
+    @Override
+    public void gemmPacked(float[] a, int aOff, int lda, float[] b, int bOff, float[] c, int cOff, int ldc,
+                           int rows, int cols, int inner, boolean accumulate) {
+        assert rows % TileKernels.ROW_BLOCK == 0 && cols % (2 * L) == 0 : rows + " x " + cols;
+        // column blocks outermost: a block's strip of B (inner × 2L floats, 8 KB at d = 128 and 256 bits) stays in L1
+        // while every row block of A streams past it
+        for (int j = 0; j < cols; j += 2 * L) {
+            int b0 = bOff + TileKernels.panelIndex(inner, 0, j), b1 = bOff + TileKernels.panelIndex(inner, 0, j + L);
+            for (int i = 0; i < rows; i += 6) {
+                blockPacked(a, aOff + i * lda, lda, b, b0, b1, c, cOff + i * ldc + j, ldc, inner, accumulate);
+            }
+        }
+    }
+
+    /**
+     * {@link #block6x2} over packed B: the two vectors of row t of the strip at {@code b0 + t·PANEL} and
+     * {@code b1 + t·PANEL}, a constant stride, so the JIT hoists their range checks out of the loop (with the
+     * strided B of {@code gemm} it cannot: the stride is not a constant); starting from zero unless
+     * {@code accumulate}.
+     */
+    private static void blockPacked(float[] a, int a0, int lda, float[] b, int b0, int b1, float[] c, int c0, int ldc,
+                                    int inner, boolean accumulate) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (accumulate) {
+            c00 = FloatVector.fromArray(S, c, c0);
+            c01 = FloatVector.fromArray(S, c, c0 + L);
+            c10 = FloatVector.fromArray(S, c, c0 + ldc);
+            c11 = FloatVector.fromArray(S, c, c0 + ldc + L);
+            c20 = FloatVector.fromArray(S, c, c0 + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, c0 + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, c0 + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, c0 + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, c0 + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, c0 + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, c0 + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, c0 + 5 * ldc + L);
+        } else {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = FloatVector.zero(S);
+        }
+        int a1 = a0 + lda, a2 = a0 + 2 * lda, a3 = a0 + 3 * lda, a4 = a0 + 4 * lda, a5 = a0 + 5 * lda;
+        final int p = TileKernels.PANEL;
+        for (int t = 0; t < inner; t++) {
+            FloatVector b0v = FloatVector.fromArray(S, b, b0 + t * p), b1v = FloatVector.fromArray(S, b, b1 + t * p);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + t]);
+            c00 = fma(x, b0v, c00);
+            c01 = fma(x, b1v, c01);
+            x = FloatVector.broadcast(S, a[a1 + t]);
+            c10 = fma(x, b0v, c10);
+            c11 = fma(x, b1v, c11);
+            x = FloatVector.broadcast(S, a[a2 + t]);
+            c20 = fma(x, b0v, c20);
+            c21 = fma(x, b1v, c21);
+            x = FloatVector.broadcast(S, a[a3 + t]);
+            c30 = fma(x, b0v, c30);
+            c31 = fma(x, b1v, c31);
+            x = FloatVector.broadcast(S, a[a4 + t]);
+            c40 = fma(x, b0v, c40);
+            c41 = fma(x, b1v, c41);
+            x = FloatVector.broadcast(S, a[a5 + t]);
+            c50 = fma(x, b0v, c50);
+            c51 = fma(x, b1v, c51);
+        }
+        c00.intoArray(c, c0);
+        c01.intoArray(c, c0 + L);
+        c10.intoArray(c, c0 + ldc);
+        c11.intoArray(c, c0 + ldc + L);
+        c20.intoArray(c, c0 + 2 * ldc);
+        c21.intoArray(c, c0 + 2 * ldc + L);
+        c30.intoArray(c, c0 + 3 * ldc);
+        c31.intoArray(c, c0 + 3 * ldc + L);
+        c40.intoArray(c, c0 + 4 * ldc);
+        c41.intoArray(c, c0 + 4 * ldc + L);
+        c50.intoArray(c, c0 + 5 * ldc);
+        c51.intoArray(c, c0 + 5 * ldc + L);
+    }
+
     /** 6 rows × 1 vector of C (the column tail). */
     private static void block6x1(float[] a, int a0, int lda, float[] b, int b0, int ldb, float[] c, int c0, int ldc,
                                  int inner) {
@@ -202,7 +278,7 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
                 s[row + j] = e;
                 sum += e;
             }
-            float f = (float) Math.exp(rowMax[r] - newMax);
+            float f = newMax == rowMax[r] ? 1f : (float) Math.exp(rowMax[r] - newMax); // most tiles leave the max
             rowSums[r] = rowSums[r] * f + sum;
             rescale[r] = f;
             rowMax[r] = newMax;
@@ -249,6 +325,50 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
     }
 
     @Override
+    public long dropBelow(float[] p, int off, int ld, int rows, int cols, float[] thresholds, long[] masks,
+                          double[] keptSums, double[] droppedSums) {
+        if (cols < 2 * L) return SCALAR.dropBelow(p, off, ld, rows, cols, thresholds, masks, keptSums, droppedSums);
+        int bound = S.loopBound(cols);
+        FloatVector zero = FloatVector.zero(S);
+        long any = 0;
+        for (int r = 0; r < rows; r++) {
+            int row = off + r * ld;
+            float t = thresholds[r];
+            FloatVector kept = zero, dropped = zero;
+            long m = 0;
+            int j = 0;
+            for (; j < bound; j += L) {
+                FloatVector x = FloatVector.fromArray(S, p, row + j);
+                VectorMask<Float> pass = x.compare(VectorOperators.GT, t);
+                FloatVector k = zero.blend(x, pass);
+                k.intoArray(p, row + j);
+                kept = kept.add(k);
+                dropped = dropped.add(x.sub(k)); // x or 0, exactly: a sum of its own, never all − kept (cancellation)
+                m |= pass.toLong() << j;
+            }
+            float keptSum = kept.reduceLanes(VectorOperators.ADD);
+            float droppedSum = dropped.reduceLanes(VectorOperators.ADD);
+            for (; j < cols; j++) {
+                if (p[row + j] > t) {
+                    m |= 1L << j;
+                    keptSum += p[row + j];
+                } else {
+                    droppedSum += p[row + j];
+                    p[row + j] = 0f;
+                }
+            }
+            masks[r] = m;
+            keptSums[r] += keptSum;
+            droppedSums[r] += droppedSum;
+            any |= m;
+        }
+        return any;
+    }
+
+    /** Kept keys of a row up to which {@link #sparseWeightedSum} adds each key's value row to the output in place. */
+    private static final int FEW_KEYS = 4;
+
+    @Override
     public void sparseWeightedSum(float[] s, int off, int ld, int rows, long[] masks, float bias, int alpha,
                                   float[] v, int vOff, int dv, float[] out, int outOff, int ldo, double[] rowSums) {
         if (dv < 2 * L) {
@@ -256,52 +376,81 @@ public final class PanamaTileKernelSupport implements TileKernelSupport {
             return;
         }
         int bound = S.loopBound(dv);
+        touchValueRows(masks, rows, v, vOff, dv);
+        int[] at = new int[64];     // the row's kept keys: value row offsets
+        float[] w = new float[64];  // and weights
         for (int r = 0; r < rows; r++) {
             long mask = masks[r];
             if (mask == 0) continue;
-            int oRow = outOff + r * ldo;
+            int kept = 0;
             float sum = 0f;
             for (long m = mask; m != 0; m &= m - 1) {
                 int j = Long.numberOfTrailingZeros(m);
                 float x = s[off + r * ld + j];
-                sum += alpha > 0 ? pow(x - bias, alpha) : x;
+                float wj = alpha > 0 ? pow(x - bias, alpha) : x;
+                at[kept] = vOff + j * dv;
+                w[kept++] = wj;
+                sum += wj;
             }
-            // out row in chunks of two vectors, each chunk accumulated over every kept key of the row in registers
-            int t = 0;
-            for (; t + 2 * L <= bound; t += 2 * L) {
-                FloatVector o0 = FloatVector.fromArray(S, out, oRow + t), o1 = FloatVector.fromArray(S, out, oRow + t + L);
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    FloatVector w = FloatVector.broadcast(S, alpha > 0 ? pow(x - bias, alpha) : x);
-                    int vRow = vOff + j * dv + t;
-                    o0 = fma(w, FloatVector.fromArray(S, v, vRow), o0);
-                    o1 = fma(w, FloatVector.fromArray(S, v, vRow + L), o1);
+            int oRow = outOff + r * ldo;
+            if (kept <= FEW_KEYS) {
+                // a few keys (ReLU at the paper's bias keeps about 2 per row and tile): each value row added to the
+                // output row in place, one fixed-length loop per key instead of one mask walk per column chunk
+                for (int k = 0; k < kept; k++) {
+                    FloatVector wv = FloatVector.broadcast(S, w[k]);
+                    int vRow = at[k], t = 0;
+                    for (; t < bound; t += L) {
+                        fma(wv, FloatVector.fromArray(S, v, vRow + t), FloatVector.fromArray(S, out, oRow + t))
+                                .intoArray(out, oRow + t);
+                    }
+                    for (; t < dv; t++) out[oRow + t] += w[k] * v[vRow + t];
                 }
-                o0.intoArray(out, oRow + t);
-                o1.intoArray(out, oRow + t + L);
-            }
-            for (; t < bound; t += L) {
-                FloatVector o0 = FloatVector.fromArray(S, out, oRow + t);
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    o0 = fma(FloatVector.broadcast(S, alpha > 0 ? pow(x - bias, alpha) : x),
-                            FloatVector.fromArray(S, v, vOff + j * dv + t), o0);
+            } else {
+                // many keys: the output row in chunks of two vectors, each accumulated over the kept keys in registers
+                int t = 0;
+                for (; t + 2 * L <= bound; t += 2 * L) {
+                    FloatVector o0 = FloatVector.fromArray(S, out, oRow + t), o1 = FloatVector.fromArray(S, out, oRow + t + L);
+                    for (int k = 0; k < kept; k++) {
+                        FloatVector wv = FloatVector.broadcast(S, w[k]);
+                        o0 = fma(wv, FloatVector.fromArray(S, v, at[k] + t), o0);
+                        o1 = fma(wv, FloatVector.fromArray(S, v, at[k] + t + L), o1);
+                    }
+                    o0.intoArray(out, oRow + t);
+                    o1.intoArray(out, oRow + t + L);
                 }
-                o0.intoArray(out, oRow + t);
-            }
-            for (; t < dv; t++) {
-                float acc = out[oRow + t];
-                for (long m = mask; m != 0; m &= m - 1) {
-                    int j = Long.numberOfTrailingZeros(m);
-                    float x = s[off + r * ld + j];
-                    acc += (alpha > 0 ? pow(x - bias, alpha) : x) * v[vOff + j * dv + t];
+                for (; t < bound; t += L) {
+                    FloatVector o0 = FloatVector.fromArray(S, out, oRow + t);
+                    for (int k = 0; k < kept; k++) o0 = fma(FloatVector.broadcast(S, w[k]), FloatVector.fromArray(S, v, at[k] + t), o0);
+                    o0.intoArray(out, oRow + t);
                 }
-                out[oRow + t] = acc;
+                for (; t < dv; t++) {
+                    float acc = out[oRow + t];
+                    for (int k = 0; k < kept; k++) acc += w[k] * v[at[k] + t];
+                    out[oRow + t] = acc;
+                }
             }
             rowSums[r] += sum;
         }
+    }
+
+    /** Consumes {@link #touchValueRows}'s loads, so that the JIT keeps them. */
+    @SuppressWarnings("unused")
+    private static float touched;
+
+    /**
+     * Reads one float per cache line of every value row any row keeps, in key order, before the rows are summed: the
+     * rows are then read from L1/L2. Without it the row-by-row sum waits on each value row's first miss (the rows of a
+     * key tile come from L3 or memory, in no order a prefetcher follows); that was ~30% of a ReLU prefill's time.
+     */
+    private static void touchValueRows(long[] masks, int rows, float[] v, int vOff, int dv) {
+        long any = 0;
+        for (int r = 0; r < rows; r++) any |= masks[r];
+        float acc = 0f;
+        for (long m = any; m != 0; m &= m - 1) {
+            int row = vOff + Long.numberOfTrailingZeros(m) * dv;
+            for (int t = 0; t < dv; t += 16) acc += v[row + t];
+        }
+        touched = acc;
     }
 
     private static float pow(float x, int alpha) {

@@ -152,6 +152,40 @@ class TiledPrefillTest {
         }
     }
 
+    /**
+     * Peaked rows, as in the llm workload: a sink key and a few heavy keys carry almost all the mass, the bulk a small
+     * part of E. Every key is scored (the bounds cannot skip), the bulk is dropped and its summed mass certified: GQA,
+     * m < n, sizes off the tile grid.
+     */
+    @Test
+    void epsilonDropsTheBulkOfPeakedRowsWithinItsBound() {
+        SplittableRandom r = new SplittableRandom(23);
+        int heads = 4, kvHeads = 2, n = 777, m = 301, d = 40, dv = 24;
+        AttentionInput in = input(r, heads, kvHeads, m, n, d, dv);
+        float[] q = in.q(), k = in.k();
+        for (int i = 0; i < heads * m; i++) q[i * d] = 0.3f * q[i * d] + 8f; // a shared query direction
+        for (int j = 0; j < kvHeads * n; j++) {
+            int pos = j % n;
+            if (pos == 0 || r.nextDouble() < 0.04) k[j * d] += pos == 0 ? 11f : 9f; // sink and heavy keys
+        }
+        AttentionConfig cfg = AttentionConfig.softmax(true);
+        double[] ref = DenseReference.attend(in, cfg);
+        double maxV = 0;
+        for (float x : in.v()) maxV = Math.max(maxV, Math.abs(x));
+        for (double eps : new double[] {1e-2, 1e-3}) {
+            AttentionStats st = new AttentionStats();
+            float[] out = new TiledPrefill(2).hsr(in, cfg, new Selection.Epsilon(eps), st);
+            assertTrue(st.droppedMassBoundMax <= eps, "bound " + st.droppedMassBoundMax);
+            assertTrue(st.droppedMassBoundMax > 0, "something was dropped");
+            double worst = 0;
+            for (int i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - ref[i]));
+            assertTrue(worst <= 2 * st.droppedMassBoundMax * maxV + 1e-5, "error " + worst + " bound "
+                    + st.droppedMassBoundMax);
+            assertEquals(st.visibleKeys, st.scoredKeys, "every key scored");
+            assertTrue(st.keptKeys < st.visibleKeys / 4, "kept " + st.keptKeys + " of " + st.visibleKeys);
+        }
+    }
+
     @Test
     void epsilonOnGaussianGqaAndMLessThanN() {
         SplittableRandom r = new SplittableRandom(17);
