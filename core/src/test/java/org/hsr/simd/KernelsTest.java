@@ -239,7 +239,9 @@ class KernelsTest {
             assertEquals(count, impl.sketchFilterMass(out, 1, groups * lanes, base, qNorm, err, 0, tc, 0.5f,
                     fromScores, got2));
             for (int i = 0; i < count; i++) assertEquals(slots[i], fromScores[i], impl.name() + " slot " + i);
-            close(got[0], got2[0], 1e-12 * got[0] + 1e-300, impl.name() + " mass from scores");
+            // the same arithmetic, but the vector exp may be the intrinsic in one kernel and its Java fallback in the
+            // other (which one depends on when the JIT compiled each): they differ in the last bit of a float
+            close(got[0], got2[0], 1e-6 * got[0] + 1e-300, impl.name() + " mass from scores");
         }
     }
 
