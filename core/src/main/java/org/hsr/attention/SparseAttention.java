@@ -32,7 +32,6 @@ public final class SparseAttention {
      */
     static final double DENSE_FALLBACK_FRACTION = 0.1;
 
-    private final ThresholdCollector threshold = new ThresholdCollector(0f);
     private final DenseAttention dense = new DenseAttention();
     private final StoredDenseAttention storedDense = new StoredDenseAttention();
     private final SearchWork work = new SearchWork();
@@ -167,10 +166,7 @@ public final class SparseAttention {
     private void relu(Keys keys, int visible, float[] q, int qOff, int group, AttentionConfig cfg, float c,
                       float[] out, int outOff, AttentionStats stats, double[] logWeight, double[] dropped, int at) {
         // weights are non-zero exactly when <q,k> > b/c: report the half-space <q,k> >= b/c
-        if (thresholds.length < group) {
-            thresholds = Arrays.copyOf(thresholds, group);
-            for (int g = 0; g < group; g++) if (thresholds[g] == null) thresholds[g] = new ThresholdCollector(0f);
-        }
+        thresholds = grown(thresholds, group, () -> new ThresholdCollector(0f));
         for (int g = 0; g < group; g++) thresholds[g].reset(cfg.bias() / c);
         keys.index().searchGroup(q, qOff, group, Math.min(visible, keys.indexed()), thresholds, work);
         for (int g = 0; g < group; g++) {
@@ -214,6 +210,7 @@ public final class SparseAttention {
 
     private void softmaxThreshold(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float t,
                                   float[] out, int outOff, AttentionStats stats) {
+        ThresholdCollector threshold = thresholds[0];
         threshold.reset(t / c);
         keys.index().search(q, qOff, Math.min(visible, keys.indexed()), threshold, work);
         gatherDirect(keys, visible, q, qOff, threshold);
@@ -325,10 +322,15 @@ public final class SparseAttention {
             rowOf = new int[group];
         }
         if (groupQueries.length < group * d) groupQueries = new float[group * d];
-        if (epsilons.length < group) {
-            epsilons = Arrays.copyOf(epsilons, group);
-            for (int g = 0; g < group; g++) if (epsilons[g] == null) epsilons[g] = new EpsilonCollector();
-        }
+        epsilons = grown(epsilons, group, EpsilonCollector::new);
+    }
+
+    /** {@code a}, or a copy of it with fresh entries up to length {@code n}. */
+    private static <T> T[] grown(T[] a, int n, java.util.function.Supplier<T> fresh) {
+        if (a.length >= n) return a;
+        T[] more = Arrays.copyOf(a, n);
+        for (int i = a.length; i < n; i++) more[i] = fresh.get();
+        return more;
     }
 
     /**

@@ -41,8 +41,8 @@ public final class StoredDenseAttention {
 
     /**
      * {@link #attendGroup(BlockIndex.Stored, int, float[], int, int, AttentionConfig, float[], int, AttentionStats)},
-     * also writing each row's log weight (as {@link SparseAttention}'s attendRow with log weights defines it) to {@code logWeight[lwOff + i]}
-     * when {@code logWeight} is not null.
+     * also writing row i's log weight (as {@link SparseAttention}'s attendRow with log weights defines it) to
+     * {@code logWeight[lwOff + i]} when {@code logWeight} is not null.
      */
     public void attendGroup(BlockIndex.Stored st, int limit, float[] q, int qOff, int group, AttentionConfig cfg,
                             float[] out, int outOff, AttentionStats stats, double[] logWeight, int lwOff) {

@@ -288,10 +288,7 @@ public final class BlockIndex implements HalfSpaceIndex {
      */
     @Override
     public void searchGroup(float[] q, int qOff, int count, int limit, HitCollector[] collectors, SearchWork work) {
-        if (count < 1 || collectors.length < count) {
-            throw new IllegalArgumentException("group of " + count + " queries with " + collectors.length
-                    + " collectors");
-        }
+        HalfSpaceIndex.checkGroup(count, collectors);
         searcher.search(snap, q, qOff, count, limit, collectors, work);
     }
 }

@@ -49,11 +49,16 @@ public interface HalfSpaceIndex {
      * grouped-query kv head). Their work is added to {@code work}.
      */
     default void searchGroup(float[] q, int qOff, int count, int limit, HitCollector[] collectors, SearchWork work) {
+        checkGroup(count, collectors);
+        for (int i = 0; i < count; i++) search(q, qOff + i * dimension(), limit, collectors[i], work);
+    }
+
+    /** A group of {@code count} queries needs at least one query and a collector for each. */
+    static void checkGroup(int count, HitCollector[] collectors) {
         if (count < 1 || collectors.length < count) {
             throw new IllegalArgumentException("group of " + count + " queries with " + collectors.length
                     + " collectors");
         }
-        for (int i = 0; i < count; i++) search(q, qOff + i * dimension(), limit, collectors[i], work);
     }
 
     /** Reports the ids of keys with {@code <q,k> >= t}, ascending. */

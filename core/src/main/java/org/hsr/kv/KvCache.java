@@ -237,11 +237,11 @@ public final class KvCache implements AutoCloseable {
     public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
                        AttentionStats into) {
         checkLayer(layer);
-        run(layer, q, qOff, positions, out, outOff, how, into, null, 0);
+        run(layer, q, qOff, positions, out, outOff, how, into, null);
     }
 
     private void run(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
-                     AttentionStats into, double[][] partial, int lwOff) {
+                     AttentionStats into, Partial partial) {
         Objects.requireNonNull(how, "method");
         int n = length(layer);
         if (positions < 1 || positions > n) {
@@ -254,7 +254,7 @@ public final class KvCache implements AutoCloseable {
         int kvh = shape.kvHeads();
         if (executor == null || kvh == 1) {
             for (int h = 0; h < kvh; h++) {
-                attendGroup(layer, h, n, positions, q, qOff, out, outOff, how, into, partial, lwOff);
+                attendGroup(layer, h, n, positions, q, qOff, out, outOff, how, into, partial);
             }
             return;
         }
@@ -264,8 +264,7 @@ public final class KvCache implements AutoCloseable {
             headStats[head] = new AttentionStats();
             AttentionStats st = into == null ? null : headStats[head];
             done[h] = CompletableFuture.runAsync(
-                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st, partial, lwOff),
-                    executor);
+                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st, partial), executor);
         }
         try {
             CompletableFuture.allOf(done).join();
@@ -307,8 +306,11 @@ public final class KvCache implements AutoCloseable {
             Arrays.fill(dropped, lwOff, lwOff + heads, 0);
             return;
         }
-        run(layer, q, qOff, 1, out, outOff, method, into, new double[][] {logWeight, dropped}, lwOff);
+        run(layer, q, qOff, 1, out, outOff, method, into, new Partial(logWeight, dropped, lwOff));
     }
+
+    /** Where {@link #attendPartial} writes query head h's log weight and dropped bound: index {@code off + h}. */
+    private record Partial(double[] logWeight, double[] dropped, int off) {}
 
     private static void checkPartialRange(String what, double[] x, int off, int need) {
         if (x == null) throw new IllegalArgumentException(what + " is null");
@@ -320,7 +322,7 @@ public final class KvCache implements AutoCloseable {
 
     /** The query heads of kv head {@code kvh} for every position of the block: they share its index and rows. */
     private void attendGroup(int layer, int kvh, int n, int positions, float[] q, int qOff, float[] out, int outOff,
-                             Method how, AttentionStats st, double[][] partial, int lwOff) {
+                             Method how, AttentionStats st, Partial partial) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
         var keys = SparseAttention.Keys.stored(ix, backoff[s]);
@@ -328,16 +330,15 @@ public final class KvCache implements AutoCloseable {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
             int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
-            int h0 = lwOff + kvh * group; // the group's first query head, in the partial arrays
+            double[] lw = partial == null ? null : partial.logWeight(), dr = partial == null ? null : partial.dropped();
+            int h0 = partial == null ? 0 : partial.off() + kvh * group; // the group's first query head in lw, dr
             if (how == Method.DENSE) {
-                double[] lw = partial == null ? null : partial[0];
                 dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st, lw, h0);
-                if (partial != null) Arrays.fill(partial[1], h0, h0 + group, 0);
+                if (dr != null) Arrays.fill(dr, h0, h0 + group, 0);
                 continue;
             }
             // the group's query heads share one walk of the index
-            sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, st,
-                    partial == null ? null : partial[0], partial == null ? null : partial[1], h0);
+            sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, st, lw, dr, h0);
         }
     }
 
