@@ -152,62 +152,59 @@ public class DecodeStepBenchmark {
         }
     }
 
-    private float[] hsrStep() {
+    /** The next step's attend, by the cache's method (HSR or DENSE, chosen in setup from the benchmark's name). */
+    private float[] step() {
         float[] step = q[next];
         next = (next + 1) % STEPS;
         session.attend(0, step, 0, out, 0);
         return out;
     }
 
-    private float[] denseStep() {
-        return hsrStep(); // the cache was built with Method.DENSE
-    }
-
     // ---- ReLU^2, Gaussian, the paper's bias ----
 
     @Benchmark
     public float[] hsrReluScalar() {
-        return hsrStep();
+        return step();
     }
 
     @Benchmark
     @Fork(value = 3, jvmArgsPrepend = {VECTOR, XMS, XMX, PRETOUCH})
     public float[] hsrReluVector() {
-        return hsrStep();
+        return step();
     }
 
     @Benchmark
     public float[] denseReluScalar() {
-        return denseStep();
+        return step();
     }
 
     @Benchmark
     @Fork(value = 3, jvmArgsPrepend = {VECTOR, XMS, XMX, PRETOUCH})
     public float[] denseReluVector() {
-        return denseStep();
+        return step();
     }
 
     // ---- softmax, peaked (synthetic), certified epsilon:1e-3 ----
 
     @Benchmark
     public float[] hsrSoftmaxScalar() {
-        return hsrStep();
+        return step();
     }
 
     @Benchmark
     @Fork(value = 3, jvmArgsPrepend = {VECTOR, XMS, XMX, PRETOUCH})
     public float[] hsrSoftmaxVector() {
-        return hsrStep();
+        return step();
     }
 
     @Benchmark
     public float[] denseSoftmaxScalar() {
-        return denseStep();
+        return step();
     }
 
     @Benchmark
     @Fork(value = 3, jvmArgsPrepend = {VECTOR, XMS, XMX, PRETOUCH})
     public float[] denseSoftmaxVector() {
-        return denseStep();
+        return step();
     }
 }
