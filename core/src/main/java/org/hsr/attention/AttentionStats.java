@@ -22,10 +22,22 @@ public final class AttentionStats {
     public long emptyRows;
     /** Sparse-softmax rows that were computed densely (no key passed, or the policy judged dense cheaper). */
     public long fallbackRows;
+    /**
+     * Rows computed densely, over the same storage, because their kv head's plan chose dense for the step without a
+     * walk (its last walks did not pay: a broad head, or few keys indexed yet); not counted in {@link #fallbackRows}.
+     */
+    public long denseChosenRows;
     /** Bytes read: keys, index data and values (an estimate for dense: every visible key and value once). */
     public long bytesRead;
     /** Largest certified dropped probability mass of any row ({@code epsilon} policy), else 0. */
     public double droppedMassBoundMax;
+
+    /** Back to zero everywhere. */
+    public void reset() {
+        rows = visibleKeys = keptKeys = scoredKeys = fallbackWalkKeys = emptyRows = fallbackRows = denseChosenRows = 0;
+        bytesRead = 0;
+        droppedMassBoundMax = 0;
+    }
 
     public void merge(AttentionStats o) {
         rows += o.rows;
@@ -35,6 +47,7 @@ public final class AttentionStats {
         fallbackWalkKeys += o.fallbackWalkKeys;
         emptyRows += o.emptyRows;
         fallbackRows += o.fallbackRows;
+        denseChosenRows += o.denseChosenRows;
         bytesRead += o.bytesRead;
         droppedMassBoundMax = Math.max(droppedMassBoundMax, o.droppedMassBoundMax);
     }

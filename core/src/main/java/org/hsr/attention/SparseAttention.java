@@ -51,7 +51,10 @@ public final class SparseAttention {
             this(index, k, kOff, v, vOff, indexed, d, dv, maxKeyNorm, new FallbackBackoff());
         }
 
-        /** The keys and values a {@link BlockIndex} with values holds, all of them indexed. */
+        /**
+         * The keys and values a {@link BlockIndex} with values holds, all of them indexed; {@code backoff} null: every
+         * {@code epsilon} row walks (the caller decides when to walk, as {@code KvCache} does per step).
+         */
         public static Keys stored(BlockIndex index, FallbackBackoff backoff) {
             if (index.valueDimension() == 0) throw new IllegalArgumentException("the index holds no values");
             return new Keys(index, null, 0, null, 0, index.size(), index.dimension(), index.valueDimension(),
@@ -258,7 +261,8 @@ public final class SparseAttention {
         ensureGroup(group, d);
         int cap = (int) (DENSE_FALLBACK_FRACTION * visible);
         for (int g = 0; g < group; g++) {
-            rowDense[g] = backoff.skipWalk(); // recent rows over this index fell back: dense without walking first
+            // recent rows over this index fell back: dense without walking first (no memory: always walk)
+            rowDense[g] = backoff != null && backoff.skipWalk();
             rowDone[g] = false;
             rowOverflow[g] = false;
         }
@@ -297,12 +301,8 @@ public final class SparseAttention {
                 rowDone[g] = certify(keys, col, q, qOff + g * d, c, e, delta, visible, out, outOff + g * dv, stats);
             }
         }
-        for (int g = 0; g < group; g++) {
-            if (rowDone[g]) continue;
-            partialTo(logWeight, dropped, at + g);
-            fallback(keys, visible, q, qOff + g * d, cfg, c, out, outOff + g * dv, stats, true);
-        }
-        for (int g = 0; g < group; g++) {
+        denseRows(keys, visible, q, qOff, group, rowDone, cfg, c, out, outOff, stats, logWeight, dropped, at);
+        for (int g = 0; backoff != null && g < group; g++) {
             if (rowDense[g]) continue;
             if (rowDone[g]) backoff.certified();
             else backoff.fellBack();
@@ -519,6 +519,64 @@ public final class SparseAttention {
             double s = Kernels.dotDouble(q, qOff, keys.k(), keys.kOff() + j * keys.d(), keys.d());
             work.keysScored++;
             if ((float) s >= col.minCompetitiveScore()) col.collectExact(j, s);
+        }
+    }
+
+    // the fallback rows of a group side by side: queries, outputs and log weights (grown as needed)
+    private float[] fallbackQueries = new float[0], fallbackOut = new float[0];
+    private double[] fallbackLogWeight = new double[0];
+
+    /**
+     * Computes the rows {@code g} of a group with {@code !done[g]} densely. Over stored keys they share one grouped
+     * dense pass, which reads K and V once for all of them as {@link StoredDenseAttention} does for a whole group (row
+     * by row, a group of four broad heads read them four times and cost 1.4x a grouped dense pass); over the caller's
+     * arrays row by row.
+     */
+    private void denseRows(Keys keys, int visible, float[] q, int qOff, int group, boolean[] done, AttentionConfig cfg,
+                           float c, float[] out, int outOff, AttentionStats stats, double[] logWeight,
+                           double[] dropped, int at) {
+        int d = keys.d(), dv = keys.dv(), m = 0;
+        for (int g = 0; g < group; g++) if (!done[g]) m++;
+        if (m == 0) return;
+        if (!keys.isStored() || m == 1) {
+            for (int g = 0; g < group; g++) {
+                if (done[g]) continue;
+                partialTo(logWeight, dropped, at + g);
+                fallback(keys, visible, q, qOff + g * d, cfg, c, out, outOff + g * dv, stats, true);
+            }
+            return;
+        }
+        if (fallbackQueries.length < m * d) fallbackQueries = new float[m * d];
+        if (fallbackOut.length < m * dv) fallbackOut = new float[m * dv];
+        if (fallbackLogWeight.length < m) fallbackLogWeight = new double[m];
+        for (int g = 0, i = 0; g < group; g++) {
+            if (!done[g]) System.arraycopy(q, qOff + g * d, fallbackQueries, d * i++, d);
+        }
+        long walked = work.keysScored, walkBytes = work.bytesRead; // taken by these rows (see count)
+        work.keysScored = 0;
+        work.bytesRead = 0;
+        if (observer != null) for (int i = 0; i < m; i++) observer.row(null, -1, 0);
+        AttentionStats local = new AttentionStats();
+        storedDense.attendGroup(((BlockIndex) keys.index()).stored(), visible, fallbackQueries, 0, m, cfg.withScale(c),
+                fallbackOut, 0, local, logWeight == null ? null : fallbackLogWeight, 0);
+        for (int g = 0, i = 0; g < group; g++) {
+            if (done[g]) continue;
+            System.arraycopy(fallbackOut, dv * i, out, outOff + g * dv, dv);
+            if (logWeight != null) {
+                logWeight[at + g] = fallbackLogWeight[i];
+                dropped[at + g] = 0;
+            }
+            i++;
+        }
+        if (stats != null) {
+            stats.rows += m;
+            stats.visibleKeys += (long) visible * m;
+            stats.keptKeys += local.keptKeys;
+            stats.scoredKeys += (long) visible * m; // each key once per row: the dense pass scores them all
+            stats.fallbackWalkKeys += walked;
+            stats.bytesRead += walkBytes + local.bytesRead;
+            stats.emptyRows += local.emptyRows;
+            stats.fallbackRows += m;
         }
     }
 

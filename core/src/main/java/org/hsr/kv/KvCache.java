@@ -4,9 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicReference;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.Selection;
@@ -55,10 +54,11 @@ public final class KvCache implements AutoCloseable {
     private final Method method;
     private final Executor executor; // null: the calling thread
     private final BlockIndex[] index; // (layers × kvHeads)
-    private final SparseAttention.FallbackBackoff[] backoff; // (layers × kvHeads) the epsilon policy's memory
+    private final HeadPlan[] plans; // (layers × kvHeads) walk or dense, per step of an HSR cache
     private final SparseAttention[] sparse; // (kvHeads) scratch per kv head, so heads can run in parallel
     private final StoredDenseAttention[] dense; // (kvHeads)
     private final AttentionStats[] headStats; // (kvHeads) per call, merged into stats
+    private final AttentionStats[] walkStats; // (kvHeads) one step's walk, for its head's plan
     private final AttentionStats stats = new AttentionStats();
     private float[] gatherK = new float[0], gatherV = new float[0];
 
@@ -72,19 +72,29 @@ public final class KvCache implements AutoCloseable {
         this.executor = b.executor;
         int slots = shape.layers() * shape.kvHeads();
         index = new BlockIndex[slots];
-        backoff = new SparseAttention.FallbackBackoff[slots];
+        plans = new HeadPlan[slots];
         for (int s = 0; s < slots; s++) {
-            index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type());
-            backoff[s] = new SparseAttention.FallbackBackoff();
+            index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type(), foldPhase(s, slots));
+            plans[s] = new HeadPlan();
         }
         sparse = new SparseAttention[shape.kvHeads()];
         dense = new StoredDenseAttention[shape.kvHeads()];
         headStats = new AttentionStats[shape.kvHeads()];
+        walkStats = new AttentionStats[shape.kvHeads()];
         for (int h = 0; h < shape.kvHeads(); h++) {
             sparse[h] = new SparseAttention();
             dense[h] = new StoredDenseAttention();
             headStats[h] = new AttentionStats();
+            walkStats[h] = new AttentionStats();
         }
+    }
+
+    /**
+     * The fold phase of index {@code s} of {@code slots}: spread over {@code [0, FOLD)}, so that the folds of different
+     * heads fall on different decoding steps (see {@link BlockIndex#BlockIndex(int, int, ElementType, int)}).
+     */
+    static int foldPhase(int s, int slots) {
+        return (int) ((long) s * BlockIndex.FOLD / slots);
     }
 
     /** A builder for a cache of {@code shape}; attention defaults to exact softmax through the index. */
@@ -150,13 +160,20 @@ public final class KvCache implements AutoCloseable {
         return index[layer * shape.kvHeads()].size();
     }
 
+    /** Positions of ({@code layer}, {@code kvHead}) held in the index's blocks (the rest are in its exact tail). */
+    int foldedKeys(int layer, int kvHead) {
+        return headIndex(layer, kvHead).foldedKeys();
+    }
+
     /** Statistics of every attend so far (rows are query heads × positions). */
     public AttentionStats stats() {
+        checkOpen();
         return stats;
     }
 
     /** Every byte the cache holds: stored keys and values and the indexes over them, spare page capacity included. */
     public long memoryBytes() {
+        checkOpen();
         long total = 0;
         for (BlockIndex ix : index) total += ix.memoryBytes();
         return total;
@@ -168,6 +185,15 @@ public final class KvCache implements AutoCloseable {
      * Everything is checked first (lengths, offsets, finite, fits the type); on error nothing is appended.
      */
     public void append(int layer, float[] k, int kOff, float[] v, int vOff, int positions) {
+        enter();
+        try {
+            appendChecked(layer, k, kOff, v, vOff, positions);
+        } finally {
+            exit();
+        }
+    }
+
+    private void appendChecked(int layer, float[] k, int kOff, float[] v, int vOff, int positions) {
         checkLayer(layer);
         if (positions < 0) throw new IllegalArgumentException("positions must be >= 0, got " + positions);
         checkRange("k", k, kOff, (long) positions * shape.keyWidth());
@@ -199,7 +225,12 @@ public final class KvCache implements AutoCloseable {
     public void append(int layer, MemorySegment k, long kOff, MemorySegment v, long vOff, int positions) {
         checkLayer(layer);
         if (positions < 0) throw new IllegalArgumentException("positions must be >= 0, got " + positions);
-        int kn = Math.multiplyExact(positions, shape.keyWidth()), vn = Math.multiplyExact(positions, shape.valueWidth());
+        long kLong = (long) positions * shape.keyWidth(), vLong = (long) positions * shape.valueWidth();
+        if (Math.max(kLong, vLong) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("positions " + positions + " x " + Math.max(shape.keyWidth(),
+                    shape.valueWidth()) + " floats is more than one append can hold; append fewer positions at a time");
+        }
+        int kn = (int) kLong, vn = (int) vLong;
         checkSegment("k", k, kOff, kn);
         checkSegment("v", v, vOff, vn);
         float[] kh = new float[kn], vh = new float[vn];
@@ -236,8 +267,13 @@ public final class KvCache implements AutoCloseable {
      */
     public void attend(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
                        AttentionStats into) {
-        checkLayer(layer);
-        run(layer, q, qOff, positions, out, outOff, how, into, null);
+        enter();
+        try {
+            checkLayer(layer);
+            run(layer, q, qOff, positions, out, outOff, how, into, null);
+        } finally {
+            exit();
+        }
     }
 
     private void run(int layer, float[] q, int qOff, int positions, float[] out, int outOff, Method how,
@@ -251,6 +287,11 @@ public final class KvCache implements AutoCloseable {
         checkRange("q", q, qOff, (long) positions * shape.queryWidth());
         checkRange("out", out, outOff, (long) positions * shape.outputWidth());
         checkValues("q", q, qOff, positions * shape.queryWidth());
+        if (q == out && qOff < outOff + (long) positions * shape.outputWidth()
+                && outOff < qOff + (long) positions * shape.queryWidth()) {
+            throw new IllegalArgumentException("out overlaps q (the same array, offsets " + outOff + " and " + qOff
+                    + "): outputs are written while queries are read");
+        }
         int kvh = shape.kvHeads();
         if (executor == null || kvh == 1) {
             for (int h = 0; h < kvh; h++) {
@@ -258,21 +299,9 @@ public final class KvCache implements AutoCloseable {
             }
             return;
         }
-        CompletableFuture<?>[] done = new CompletableFuture<?>[kvh];
-        for (int h = 0; h < kvh; h++) {
-            int head = h;
-            headStats[head] = new AttentionStats();
-            AttentionStats st = into == null ? null : headStats[head];
-            done[h] = CompletableFuture.runAsync(
-                    () -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how, st, partial), executor);
-        }
-        try {
-            CompletableFuture.allOf(done).join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) throw re;
-            if (e.getCause() instanceof Error err) throw err;
-            throw e;
-        }
+        for (AttentionStats st : headStats) st.reset();
+        new HeadTasks(kvh, executor).run(head -> attendGroup(layer, head, n, positions, q, qOff, out, outOff, how,
+                into == null ? null : headStats[head], partial));
         if (into != null) for (AttentionStats st : headStats) into.merge(st);
     }
 
@@ -292,6 +321,16 @@ public final class KvCache implements AutoCloseable {
     /** {@link #attendPartial(int, float[], int, float[], int, double[], double[], int)} counting into {@code into}. */
     public void attendPartial(int layer, float[] q, int qOff, float[] out, int outOff, double[] logWeight,
                               double[] dropped, int lwOff, AttentionStats into) {
+        enter();
+        try {
+            attendPartialChecked(layer, q, qOff, out, outOff, logWeight, dropped, lwOff, into);
+        } finally {
+            exit();
+        }
+    }
+
+    private void attendPartialChecked(int layer, float[] q, int qOff, float[] out, int outOff, double[] logWeight,
+                                      double[] dropped, int lwOff, AttentionStats into) {
         checkLayer(layer);
         int heads = shape.heads();
         checkPartialRange("logWeight", logWeight, lwOff, heads);
@@ -325,43 +364,61 @@ public final class KvCache implements AutoCloseable {
                              Method how, AttentionStats st, Partial partial) {
         int s = layer * shape.kvHeads() + kvh, group = shape.group(), d = shape.headDim(), dv = shape.valueDim();
         BlockIndex ix = index[s];
-        var keys = SparseAttention.Keys.stored(ix, backoff[s]);
+        var keys = SparseAttention.Keys.stored(ix, null); // the head's plan decides when to walk
+        HeadPlan plan = plans[s];
+        AttentionStats walk = walkStats[kvh];
+        long rowBytes = (long) (d + dv) * shape.type().bytes();
         for (int p = 0; p < positions; p++) {
             int visible = n - positions + p + 1;
             int q0 = qOff + p * shape.queryWidth() + kvh * group * d;
             int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
             double[] lw = partial == null ? null : partial.logWeight(), dr = partial == null ? null : partial.dropped();
             int h0 = partial == null ? 0 : partial.off() + kvh * group; // the group's first query head in lw, dr
-            if (how == Method.DENSE) {
+            if (how == Method.DENSE
+                    || plan.choose(cfg, selection, visible, ix.foldedKeys()) == HeadPlan.Choice.DENSE) {
+                long rows = st == null ? 0 : st.rows;
                 dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st, lw, h0);
                 if (dr != null) Arrays.fill(dr, h0, h0 + group, 0);
+                if (st != null && how == Method.HSR) st.denseChosenRows += st.rows - rows;
                 continue;
             }
             // the group's query heads share one walk of the index
-            sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, st, lw, dr, h0);
+            walk.reset();
+            sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, walk, lw, dr, h0);
+            plan.learn(walk, visible, rowBytes);
+            if (st != null) st.merge(walk);
         }
     }
 
     /** Forgets every position {@code >= length} in every layer (speculative decoding, prompt caching). */
     public void truncate(int length) {
-        for (int layer = 0; layer < shape.layers(); layer++) {
-            int n = length(layer);
-            if (length < 0 || length > n) {
-                throw new IllegalArgumentException("truncate length " + length + " not in [0, " + n + "] (layer "
-                        + layer + ")");
+        enter();
+        try {
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                int n = length(layer);
+                if (length < 0 || length > n) {
+                    throw new IllegalArgumentException("truncate length " + length + " not in [0, " + n + "] (layer "
+                            + layer + ")");
+                }
             }
+            for (BlockIndex ix : index) ix.truncate(length);
+        } finally {
+            exit();
         }
-        for (BlockIndex ix : index) ix.truncate(length);
     }
 
     /** The stored key of {@code position} for ({@code layer}, {@code kvHead}) into {@code out[off..off+headDim)}. */
     public void readKey(int layer, int kvHead, int position, float[] out, int off) {
-        headIndex(layer, kvHead).readKey(position, out, off);
+        BlockIndex ix = headIndex(layer, kvHead);
+        checkRange("out", out, off, shape.headDim());
+        ix.readKey(position, out, off);
     }
 
     /** The stored value of {@code position} into {@code out[off..off+valueDim)}. */
     public void readValue(int layer, int kvHead, int position, float[] out, int off) {
-        headIndex(layer, kvHead).readValue(position, out, off);
+        BlockIndex ix = headIndex(layer, kvHead);
+        checkRange("out", out, off, shape.valueDim());
+        ix.readValue(position, out, off);
     }
 
     private BlockIndex headIndex(int layer, int kvHead) {
@@ -372,13 +429,43 @@ public final class KvCache implements AutoCloseable {
         return index[layer * shape.kvHeads() + kvHead];
     }
 
-    /** Nothing to release: the executor is the caller's. Present so a cache reads as a resource in try blocks. */
+    /**
+     * Releases the stored keys, values and indexes (the executor is the caller's); afterwards every call but
+     * {@link #shape}, {@link #method} and {@code close} throws {@link IllegalStateException}. Idempotent.
+     */
     @Override
     public void close() {
+        closed = true;
         Arrays.fill(index, null);
     }
 
+    private volatile boolean closed;
+    private final AtomicReference<Thread> user = new AtomicReference<>(); // the thread inside a call, if any
+
+    /**
+     * Marks a call as running on this thread; a second thread that enters meanwhile gets an
+     * {@link IllegalStateException} instead of silently wrong outputs (the cache is driven by one thread at a time).
+     */
+    private void enter() {
+        checkOpen();
+        Thread me = Thread.currentThread();
+        if (!user.compareAndSet(null, me)) {
+            Thread other = user.get();
+            throw new IllegalStateException("the KvCache is in use by thread '" + (other == null ? "?" : other.getName())
+                    + "': a cache is driven by one thread at a time (use one cache per sequence, or synchronise)");
+        }
+    }
+
+    private void exit() {
+        user.set(null);
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("the KvCache is closed");
+    }
+
     private void checkLayer(int layer) {
+        checkOpen();
         if (layer < 0 || layer >= shape.layers()) {
             throw new IllegalArgumentException("layer " + layer + " not in [0, " + shape.layers() + ")");
         }

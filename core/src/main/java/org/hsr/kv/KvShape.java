@@ -19,7 +19,19 @@ public record KvShape(int layers, int heads, int kvHeads, int headDim, int value
         if (headDim < 1) throw new IllegalArgumentException("head dim must be >= 1, got " + headDim);
         if (valueDim < 1) throw new IllegalArgumentException("value dim must be >= 1, got " + valueDim);
         if (type == null) throw new IllegalArgumentException("element type is null");
+        // one position's floats of a layer (queries, outputs) are array lengths: they must fit an int
+        if ((long) heads * Math.max(headDim, valueDim) > MAX_WIDTH) {
+            throw new IllegalArgumentException("query heads " + heads + " x head dim " + Math.max(headDim, valueDim)
+                    + " is more than " + MAX_WIDTH + " floats per position");
+        }
+        if ((long) layers * kvHeads > MAX_WIDTH) {
+            throw new IllegalArgumentException("layers " + layers + " x kv heads " + kvHeads + " is more than "
+                    + MAX_WIDTH + " indexes");
+        }
     }
+
+    /** The most floats of one position's queries or outputs in one layer (and the most (layer, kv head) pairs). */
+    public static final int MAX_WIDTH = 1 << 24;
 
     /** A shape whose values have the keys' dimension (every Llama-family model). */
     public static KvShape of(int layers, int heads, int kvHeads, int headDim, ElementType type) {
