@@ -79,6 +79,9 @@ final class BenchCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})") int repeat;
     @Option(names = "--no-numpy", description = "prefill: skip the NumPy/OpenBLAS peer") boolean noNumpy;
     @Option(names = "--quick", description = "small sizes, finishes within a minute") boolean quick;
+    @Option(names = "--steps", defaultValue = "0", description = "engine: also time this many decoding steps (append "
+            + "and attend, one token at a time) after the cached positions: ms per token p50, p99, max per method")
+    int steps;
     @Option(names = "--json", description = "results JSON file") Path json;
     @Option(names = "--html", description = "HTML report file") Path html;
 
@@ -210,6 +213,7 @@ final class BenchCommand implements Callable<Integer> {
         CliIO.requirePositive(heads, "--heads");
         CliIO.requirePositive(kvHeads, "--kv-heads");
         CliIO.requirePositive(threads, "--threads");
+        if (steps < 0) throw new UsageException("--steps must be >= 0, got " + steps);
         if (heads % kvHeads != 0) throw new UsageException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
         if (ns != null && ns.size() != 1) throw new UsageException("bench engine takes one --n, got " + ns);
         int n = ns == null ? (quick ? 4096 : 32768) : ns.get(0);
@@ -224,7 +228,7 @@ final class BenchCommand implements Callable<Integer> {
         };
         var o = new EngineBench.Options(quick ? Math.min(layers, 4) : layers, heads, kvHeads, dd, n,
                 CliIO.elementType(kv), threads, distOption != null ? distOption : "gaussian", relu,
-                relu ? null : Selection.parse(select));
+                relu ? null : Selection.parse(select), steps);
         dist = o.dist();
         d = dd;
         Progress progress = new Progress(o.layers() + 2);
@@ -243,6 +247,15 @@ final class BenchCommand implements Callable<Integer> {
                     ((Number) r.get("cache_bytes")).doubleValue() / 1e6, (Double) r.get("max_rel_err"));
         }
         System.out.printf(java.util.Locale.ROOT, "hsr speed-up: %.2fx%n", (Double) js.get("hsr_speedup"));
+        if (steps > 0) {
+            System.out.printf(java.util.Locale.ROOT, "%d decoding steps after the %d cached positions (append + attend per "
+                    + "layer), ms per token:%n", steps, n);
+            for (var r : results) {
+                System.out.printf(java.util.Locale.ROOT, "%-6s p50 %9.2f  p99 %9.2f  max %9.2f  (max / p50 %.2f)%n",
+                        r.get("method"), (Double) r.get("step_ms_p50"), (Double) r.get("step_ms_p99"),
+                        (Double) r.get("step_ms_max"), (Double) r.get("step_ms_max") / (Double) r.get("step_ms_p50"));
+            }
+        }
         return 0;
     }
 
@@ -552,6 +565,11 @@ final class BenchCommand implements Callable<Integer> {
 
         void step(String what) {
             done++;
+            note(what);
+        }
+
+        /** Redraws the bar with {@code what}, without counting a step. */
+        void note(String what) {
             int w = 30, filled = w * done / total;
             System.err.printf("\r[%s%s] %d/%d %-40s", "#".repeat(filled), " ".repeat(w - filled), done, total, what);
             System.err.flush();

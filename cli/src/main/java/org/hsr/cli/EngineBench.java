@@ -32,8 +32,9 @@ final class EngineBench {
 
     private EngineBench() {}
 
+    /** {@code steps}: decoding steps timed one token at a time after the n cached positions (0: none). */
     record Options(int layers, int heads, int kvHeads, int d, int n, ElementType kv, int threads, String dist,
-                   boolean relu, Selection selection) {}
+                   boolean relu, Selection selection, int steps) {}
 
     static Map<String, Object> run(Options o, BenchCommand.Progress progress) {
         KvShape shape = KvShape.of(o.layers(), o.heads(), o.kvHeads(), o.d(), o.kv());
@@ -69,7 +70,9 @@ final class EngineBench {
             double buildMs = (System.nanoTime() - t0) / 1e6;
             List<Map<String, Object>> results = new ArrayList<>();
             for (KvCache.Method m : new KvCache.Method[] {KvCache.Method.DENSE, KvCache.Method.HSR}) {
-                results.add(time(cache, m, q, data, sets, shape, cfg, o, buildMs));
+                Map<String, Object> row = time(cache, m, q, data, sets, shape, cfg, o, buildMs);
+                if (o.steps() > 0) row.putAll(decode(cache, m, q, data, sets, shape, o, progress));
+                results.add(row);
                 progress.step("engine: " + m.name().toLowerCase());
             }
             Map<String, Object> js = new LinkedHashMap<>();
@@ -132,6 +135,46 @@ final class EngineBench {
         row.put("fallback_rows", stats.fallbackRows);
         row.put("dropped_mass_bound_max", stats.droppedMassBoundMax);
         row.put("build_ms", buildMs);
+        return row;
+    }
+
+    /**
+     * {@code steps} decoding tokens after the n cached positions, one at a time as an engine runs them: per layer one
+     * position appended (its dataset's keys and values again, in order) and attended; then the cache is truncated back
+     * to n for the next method. The appends cross folds of the heads' indexes (every {@link
+     * org.hsr.index.BlockIndex#FOLD} positions per head, at phases of their own), so the tail of this distribution is
+     * what a fold costs the token that pays it.
+     */
+    private static Map<String, Object> decode(KvCache cache, KvCache.Method m, float[][] q, Workloads.Data[] data,
+                                              int sets, KvShape shape, Options o, BenchCommand.Progress progress) {
+        int n = o.n(), d = o.d(), kvh = o.kvHeads();
+        float[] k = new float[shape.keyWidth()], v = new float[shape.valueWidth()];
+        float[] out = new float[shape.outputWidth()];
+        double[] ms = new double[o.steps()];
+        for (int t = 0; t < o.steps(); t++) {
+            int src = t % n;
+            long s = System.nanoTime();
+            for (int layer = 0; layer < o.layers(); layer++) {
+                for (int h = 0; h < kvh; h++) {
+                    Workloads.Data ds = data[dataset(layer, h, kvh, sets)];
+                    System.arraycopy(ds.k(), src * d, k, h * d, d);
+                    System.arraycopy(ds.v(), src * d, v, h * d, d);
+                }
+                cache.append(layer, k, 0, v, 0, 1);
+                cache.attend(layer, q[layer], 0, 1, out, 0, m, null);
+            }
+            ms[t] = (System.nanoTime() - s) / 1e6;
+            if (t % 256 == 255) progress.note("engine: " + m.name().toLowerCase() + " step " + (t + 1) + "/" + o.steps());
+        }
+        cache.truncate(n);
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("steps", o.steps());
+        row.put("step_ms_p50", sorted[sorted.length / 2]);
+        row.put("step_ms_p99", sorted[Math.min(sorted.length - 1, (int) Math.ceil(0.99 * sorted.length) - 1)]);
+        row.put("step_ms_max", sorted[sorted.length - 1]);
+        row.put("step_ms_mean", Arrays.stream(ms).average().orElse(0));
         return row;
     }
 

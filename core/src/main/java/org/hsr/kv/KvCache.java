@@ -42,10 +42,16 @@ public final class KvCache implements AutoCloseable {
 
     /** How {@link #attend} computes. */
     public enum Method {
-        /** Through the index: exact for ReLU^α, the selection policy's kept set for softmax. */
+        /**
+         * Through the index where it pays: exact for ReLU^α, the selection policy's kept set for softmax. Each (layer,
+         * kv head) walks its index or computes its group densely, step by step, from what its last walks measured
+         * (a head whose keys do not prune costs a dense pass; {@link AttentionStats#denseChosenRows} counts those rows).
+         */
         HSR,
         /** Every visible key and value, over the same storage: the baseline. */
-        DENSE
+        DENSE,
+        /** Through the index on every step, never chosen dense: for tests and for measuring the walk itself. */
+        WALK
     }
 
     private final KvShape shape;
@@ -374,8 +380,8 @@ public final class KvCache implements AutoCloseable {
             int o0 = outOff + p * shape.outputWidth() + kvh * group * dv;
             double[] lw = partial == null ? null : partial.logWeight(), dr = partial == null ? null : partial.dropped();
             int h0 = partial == null ? 0 : partial.off() + kvh * group; // the group's first query head in lw, dr
-            if (how == Method.DENSE
-                    || plan.choose(cfg, selection, visible, ix.foldedKeys()) == HeadPlan.Choice.DENSE) {
+            if (how == Method.DENSE || how == Method.HSR
+                    && plan.choose(cfg, selection, visible, ix.foldedKeys()) == HeadPlan.Choice.DENSE) {
                 long rows = st == null ? 0 : st.rows;
                 dense[kvh].attendGroup(ix.stored(), visible, q, q0, group, cfg, out, o0, st, lw, h0);
                 if (dr != null) Arrays.fill(dr, h0, h0 + group, 0);
@@ -385,7 +391,7 @@ public final class KvCache implements AutoCloseable {
             // the group's query heads share one walk of the index
             walk.reset();
             sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, walk, lw, dr, h0);
-            plan.learn(walk, visible, rowBytes);
+            if (how == Method.HSR) plan.learn(walk, visible, rowBytes);
             if (st != null) st.merge(walk);
         }
     }
