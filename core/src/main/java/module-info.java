@@ -1,7 +1,8 @@
 /**
  * hsr-attention's core: the KV cache ({@code org.hsr.kv}), its storage types ({@code org.hsr.store}), the half-space
  * index ({@code org.hsr.index}), the attention operators and selection policies ({@code org.hsr.attention}, with the
- * peers in {@code .baseline}) and {@code .npy} files ({@code org.hsr.io}). The SIMD kernels ({@code org.hsr.simd} and
+ * peers in {@code .baseline}), {@code .npy} files ({@code org.hsr.io}) and which kernels run ({@code org.hsr.vector}). The
+ * SIMD kernels ({@code org.hsr.simd} and
  * the Vector API implementation, loaded by name when {@code jdk.incubator.vector} is present) are internal.
  */
 module org.hsr.core {
@@ -15,4 +16,5 @@ module org.hsr.core {
     exports org.hsr.attention;
     exports org.hsr.attention.baseline;
     exports org.hsr.io;
+    exports org.hsr.vector;
 }

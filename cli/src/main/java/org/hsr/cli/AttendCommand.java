@@ -14,8 +14,7 @@ import org.hsr.io.NpyArray;
 import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
 import org.hsr.store.ElementType;
-import org.hsr.simd.Kernels;
-import org.hsr.simd.TileKernels;
+import org.hsr.vector.Vectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -82,7 +81,7 @@ final class AttendCommand implements Callable<Integer> {
         Map<String, Object> js = new LinkedHashMap<>();
         js.put("mode", mode);
         js.put("kind", kind);
-        js.put("kernels", Kernels.impl().name());
+        js.put("kernels", Vectors.kernels());
         js.put("rows", st.rows);
         js.put("n", in.n());
         js.put("d", in.d());
@@ -106,7 +105,7 @@ final class AttendCommand implements Callable<Integer> {
             js.put("gflops", TiledPrefill.denseFlops(in, causal) / (CliIO.median(ms) * 1e6));
             js.put("tile_pairs", run.tilePairs());
             js.put("tiles_skipped", run.skippedTiles());
-            js.put("tile_kernels", TileKernels.impl().name());
+            js.put("tile_kernels", Vectors.tileKernels());
         }
         js.put("repeat", repeat);
         new CliIO.Outputs().npy(out, NpyArray.ofFloats(result, shape)).json(stats, js).write();

@@ -25,8 +25,7 @@ import org.hsr.index.HalfSpaceIndex;
 import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
 import org.hsr.store.ElementType;
-import org.hsr.simd.Kernels;
-import org.hsr.simd.TileKernels;
+import org.hsr.vector.Vectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -290,8 +289,8 @@ final class BenchCommand implements Callable<Integer> {
             js.put("score_std_source", "measured: std of <q,k>/sqrt(d) over the keys, mean over the queries used "
                     + "(BiasRule.scoreStd)");
         }
-        js.put("kernels", Kernels.impl().name());
-        js.put("tile_kernels", TileKernels.impl().name());
+        js.put("kernels", Vectors.kernels());
+        js.put("tile_kernels", Vectors.tileKernels());
         js.put("java", System.getProperty("java.version"));
         js.put("java_vm", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name"));
         js.put("machine", Report.machine());
@@ -306,7 +305,7 @@ final class BenchCommand implements Callable<Integer> {
         float sink = 0;
         for (int rep = -2; rep < ms.length; rep++) {
             long t0 = System.nanoTime();
-            sink += Kernels.sum(data.k(), 0, n * d) + Kernels.sum(data.v(), 0, n * data.dv());
+            sink += Vectors.sum(data.k(), 0, n * d) + Vectors.sum(data.v(), 0, n * data.dv());
             if (rep >= 0) ms[rep] = (System.nanoTime() - t0) / 1e6;
         }
         if (sink == 42.4242f) System.err.print(""); // keeps the sums alive
@@ -454,7 +453,7 @@ final class BenchCommand implements Callable<Integer> {
         row.put("threads", run.threads());
         row.put("tile_pairs", run.tilePairs());
         row.put("tiles_skipped", run.skippedTiles());
-        row.put("note", method.equals("dense") ? "tiled dense prefill, " + TileKernels.impl().name()
+        row.put("note", method.equals("dense") ? "tiled dense prefill, " + Vectors.tileKernels()
                 + "; gflops = dense flops / time" : "tiled HSR prefill, time includes build_ms (key-tile bounds)");
         return row;
     }

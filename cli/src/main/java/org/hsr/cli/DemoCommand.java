@@ -17,8 +17,8 @@ import org.hsr.model.HsrAttentionBackend;
 import org.hsr.model.Llama2Model;
 import org.hsr.model.Sampler;
 import org.hsr.model.Tokenizer;
-import org.hsr.simd.Kernels;
 import org.hsr.store.ElementType;
+import org.hsr.vector.Vectors;
 import picocli.CommandLine.Command;
 
 /**
@@ -31,7 +31,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        System.out.printf("hsr demo (kernels: %s)%n%n", Kernels.impl().name());
+        System.out.printf("hsr demo (kernels: %s)%n%n", Vectors.kernels());
         story();
         longContext();
         System.out.println("More: ./hsr bench decode --json r.json --html r.html (dense, flat and hsr side by side),");

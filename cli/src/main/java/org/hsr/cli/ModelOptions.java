@@ -24,7 +24,7 @@ import org.hsr.model.gguf.GgufModel;
 import org.hsr.model.gguf.GgufTokenizers;
 import org.hsr.model.tensor.Matmul;
 import org.hsr.model.tensor.TensorKernels;
-import org.hsr.simd.Kernels;
+import org.hsr.vector.Vectors;
 import picocli.CommandLine.Option;
 
 /**
@@ -226,7 +226,7 @@ final class ModelOptions {
         if (select != null) {
             js.put("select", select);
         }
-        js.put("kernels", Kernels.impl().name());
+        js.put("kernels", Vectors.kernels());
         js.put("tensor_kernels", TensorKernels.impl().name());
         // kept_frac_mean: kept keys over visible keys, summed over every (layer, head, position) row
         js.put("kept_frac_mean", stats == null ? null : stats.keptFraction());

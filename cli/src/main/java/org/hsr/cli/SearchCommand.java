@@ -11,7 +11,7 @@ import org.hsr.index.HalfSpaceIndex;
 import org.hsr.index.RangeSearchResult;
 import org.hsr.index.SearchWork;
 import org.hsr.io.NpyArray;
-import org.hsr.simd.Kernels;
+import org.hsr.vector.Vectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -90,7 +90,7 @@ final class SearchCommand implements Callable<Integer> {
         js.put("d", d);
         js.put("queries", m);
         js.put("index", indexKind);
-        js.put("kernels", Kernels.impl().name());
+        js.put("kernels", Vectors.kernels());
         js.put("build_ms", buildMs);
         js.put("query_ms_median", CliIO.median(perQuery));
         js.put("repeat", repeat);

@@ -20,7 +20,7 @@ public sealed interface Selection {
         }
     }
 
-    /** Keep a set whose dropped probability mass is proved to be at most E, 0 < E < 1. */
+    /** Keep a set whose dropped probability mass is proved to be at most E, 0 &lt; E &lt; 1. */
     record Epsilon(double e) implements Selection {
         public Epsilon {
             if (!(e > 0 && e < 1)) throw new IllegalArgumentException("epsilon E must be in (0, 1), got " + e);

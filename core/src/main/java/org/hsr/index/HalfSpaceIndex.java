@@ -148,7 +148,7 @@ public interface HalfSpaceIndex {
     }
 
     /**
-     * The largest Euclidean norm of a key or query, 2^62 (about 4.6e18): then every |<q,k>| <= 2^124 and the fp32
+     * The largest Euclidean norm of a key or query, 2^62 (about 4.6e18): then every {@code |<q,k>| <= 2^124} and the fp32
      * scores and bounds the index computes (a few such terms) stay below the float range, 2^128. Larger vectors are
      * refused: their scores could overflow to Infinity and the reported set would be wrong.
      */

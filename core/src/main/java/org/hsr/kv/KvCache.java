@@ -33,10 +33,17 @@ import org.hsr.index.BlockIndex;
  * }
  * }</pre>
  *
- * <p>Thread safety: a cache is driven by one thread at a time (one cache per sequence), which the caller ensures;
- * within one call the kv heads may run in parallel on the {@link Builder#executor executor}, each with scratch of its
- * own, with results identical to a single-threaded run. Caches never share mutable state, so different caches may be
- * used from different threads at once, and may share one executor.
+ * <p>Thread safety: a cache is driven by one thread at a time (one cache per sequence); a second thread that calls in
+ * while a call runs gets an {@link IllegalStateException} (not a silently wrong answer). Within one call the kv heads
+ * run in parallel on the {@link Builder#executor executor}, each with scratch of its own, with results identical to a
+ * single-threaded run; the calling thread takes heads itself (caller-runs), so a call finishes even when every thread
+ * of the executor is busy, for example when the engine's own work runs on the same fixed pool. Caches never share
+ * mutable state, so different caches may be used from different threads at once, and may share one executor.
+ *
+ * <p>Contract with the engine: keys go in after RoPE (the cache never rotates); positions are append order, and a
+ * position's attend sees the positions appended before it and itself. Each (layer, kv head) folds its newest keys into
+ * index blocks every {@link BlockIndex#FOLD} positions at a phase of its own, so a decoding step pays at most a few
+ * heads' folds, never every head's. After {@link #close} every call throws {@link IllegalStateException}.
  */
 public final class KvCache implements AutoCloseable {
 
@@ -393,6 +400,24 @@ public final class KvCache implements AutoCloseable {
             sparse[kvh].attendGroup(keys, visible, q, q0, group, cfg, selection, out, o0, walk, lw, dr, h0);
             if (how == Method.HSR) plan.learn(walk, visible, rowBytes);
             if (st != null) st.merge(walk);
+        }
+    }
+
+    /**
+     * Starts a new sequence: every position, index, per-head plan and statistic is dropped (the memory is released), as
+     * if the cache had just been built.
+     */
+    public void reset() {
+        enter();
+        try {
+            int slots = index.length;
+            for (int s = 0; s < slots; s++) {
+                index[s] = new BlockIndex(shape.headDim(), shape.valueDim(), shape.type(), foldPhase(s, slots));
+                plans[s] = new HeadPlan();
+            }
+            stats.reset();
+        } finally {
+            exit();
         }
     }
 

@@ -125,6 +125,33 @@ class KvCacheEngineTest {
         }
     }
 
+    /** reset() starts a new sequence: empty, statistics cleared, and the next sequence's answers as a new cache's. */
+    @Test
+    void resetGivesANewCachesAnswers() {
+        KvShape shape = KvShape.of(2, 4, 2, 16, ElementType.BF16);
+        SplittableRandom r = new SplittableRandom(6);
+        float[] k = TestData.gaussian(r, 5000 * shape.keyWidth()), v = TestData.gaussian(r, 5000 * shape.valueWidth());
+        float[] q = TestData.gaussian(r, shape.queryWidth());
+        float[] fresh = new float[shape.outputWidth()], reused = new float[shape.outputWidth()];
+        var cfg = AttentionConfig.relu(1, 0.3f, false);
+        try (KvCache a = KvCache.builder(shape).attention(cfg).build();
+             KvCache b = KvCache.builder(shape).attention(cfg).build()) {
+            for (int layer = 0; layer < 2; layer++) b.append(layer, v, 0, k, 0, 4800); // another sequence first
+            b.attend(1, q, 0, reused, 0);
+            b.reset();
+            assertEquals(0, b.length(0));
+            assertEquals(0, b.stats().rows);
+            for (int layer = 0; layer < 2; layer++) {
+                a.append(layer, k, 0, v, 0, 5000);
+                b.append(layer, k, 0, v, 0, 5000);
+            }
+            a.attend(1, q, 0, fresh, 0);
+            b.attend(1, q, 0, reused, 0);
+            assertArrayEquals(fresh, reused);
+            assertEquals(a.memoryBytes(), b.memoryBytes());
+        }
+    }
+
     /** SPEC §5 for the Java API: a closed cache says so on every call, and close is idempotent. */
     @Test
     void callsAfterCloseThrowIllegalState() {

@@ -25,7 +25,7 @@ class ModuleDescriptorTest {
         Set<String> exported = md.exports().stream().map(ModuleDescriptor.Exports::source)
                 .collect(Collectors.toCollection(TreeSet::new));
         assertEquals(new TreeSet<>(Set.of("org.hsr.kv", "org.hsr.store", "org.hsr.index", "org.hsr.attention",
-                "org.hsr.attention.baseline", "org.hsr.io")), exported);
+                "org.hsr.attention.baseline", "org.hsr.io", "org.hsr.vector")), exported);
         assertTrue(Files.isDirectory(Path.of("target", "classes", "org", "hsr", "simd", "panama")),
                 "the kernel packages are part of the module, just not exported");
         // the Vector API is optional: without it the scalar kernels run

@@ -47,7 +47,40 @@ class ReadmeExampleTest {
         } finally {
             System.setOut(saved);
         }
-        List<String> lines = printed.toString(StandardCharsets.UTF_8).lines().toList();
+        checkOutput(printed.toString(StandardCharsets.UTF_8).lines().toList());
+    }
+
+    /**
+     * The same program against the core as a named module ({@code --module-path target/classes}): it compiles and
+     * runs with only the exported packages, in a JVM of its own (the test JVM runs the core on the class path).
+     */
+    @Test
+    void readmeExampleRunsOnTheModulePath(@TempDir Path dir) throws Exception {
+        String readme = Files.readString(Path.of("..", "README.md"));
+        Matcher block = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
+        assertTrue(block.find(), "README.md has no ```java block");
+        Matcher cls = Pattern.compile("public class (\\w+)").matcher(block.group(1));
+        assertTrue(cls.find(), "the example has no public class");
+        Path file = dir.resolve(cls.group(1) + ".java");
+        Files.writeString(file, block.group(1));
+        String modules = Path.of("target", "classes").toAbsolutePath().toString();
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+        int rc = javac.run(null, null, diagnostics, "--module-path", modules, "--add-modules", "org.hsr.core", "-d",
+                dir.toString(), file.toString());
+        assertEquals(0, rc, "javac: " + diagnostics.toString(StandardCharsets.UTF_8));
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(java.toString(), "--module-path", modules, "--add-modules",
+                "org.hsr.core,jdk.incubator.vector", "-cp", dir.toString(), cls.group(1)).redirectErrorStream(false)
+                .start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "exit code; stderr: " + err);
+        assertTrue(err.lines().noneMatch(l -> l.contains("Exception") || l.contains("Error")), err);
+        checkOutput(out.lines().toList());
+    }
+
+    private static void checkOutput(List<String> lines) {
         assertEquals(2, lines.size(), "output: " + lines);
         Matcher m = Pattern.compile("positions 4500, kept ([0-9.]+)% of keys, cache ([0-9.]+) MB, max \\|hsr - dense\\| "
                 + "([0-9.e+-]+)").matcher(lines.get(0));

@@ -3,7 +3,7 @@ package org.hsr.model;
 import java.util.Objects;
 import org.hsr.model.tensor.Matmul;
 import org.hsr.model.tensor.WeightMatrix;
-import org.hsr.simd.Kernels;
+import org.hsr.vector.Vectors;
 
 /**
  * The Llama forward pass of llama2.c's {@code run.c}, one token at a time, for every {@link LlamaModel} (llama2.c
@@ -234,7 +234,7 @@ public final class Transformer {
     /** {@code o = weight * x / rms(x)}, with {@code rms(x) = sqrt(mean(x²) + eps)}; o may be x. */
     static void rmsnorm(float[] o, float[] x, float[] weight, int size, float eps) {
         // calculate sum of squares
-        float ss = Kernels.dot(x, 0, x, 0, size);
+        float ss = Vectors.dot(x, 0, x, 0, size);
         ss /= size;
         ss += eps;
         ss = (float) (1.0 / Math.sqrt(ss));

@@ -11,7 +11,7 @@ import org.hsr.simd.Kernels;
  * <p>The keys are cut into pages of {@code pageSize} consecutive positions (16 in the paper; the last page may be
  * partial). Each page keeps, per channel i, the minimum {@code min_i} and maximum {@code max_i} of its keys. For a
  * query q the page's bound is
- * <pre>  ub(q) = Σ_i max(q_i·min_i, q_i·max_i) >= <q, k>   for every key k of the page.</pre>
+ * <pre>  ub(q) = Σ_i max(q_i·min_i, q_i·max_i) &gt;= &lt;q, k&gt;   for every key k of the page.</pre>
  * A row keeps the pages with the largest bounds, as many as the token budget allows (rounded up to whole pages; a
  * partial page counts as one page), and computes the softmax exactly over their keys, renormalised over them
  * (SPEC §4 "Sparse"). A budget that covers every visible key is dense attention.

@@ -631,7 +631,7 @@ public final class PanamaKernelSupport implements KernelSupport {
 
     /**
      * The coefficients {@link #groupScores} reads: with {@code qs_t = q_t·s_t} (0 from d on),
-     * {@code k_(4p+3) = 2^−24·qs_(4p+3)} and {@code k_(4p+j) = 2^−24·(qs_(4p+j) − qs_(4p+j+1)/256)} for j < 3.
+     * {@code k_(4p+3) = 2^−24·qs_(4p+3)} and {@code k_(4p+j) = 2^−24·(qs_(4p+j) − qs_(4p+j+1)/256)} for {@code j < 3}.
      */
     @Override
     public void int8Query(float[] q, int qOff, float[] scale, int sOff, int d, float[] k) {

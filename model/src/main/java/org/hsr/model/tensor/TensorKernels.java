@@ -5,7 +5,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.Optional;
 import java.util.logging.Logger;
-import org.hsr.simd.KernelProvider;
+import org.hsr.vector.Vectors;
 
 /**
  * The facade of the weight-row dot products: checks arguments, then delegates to the implementation chosen once per
@@ -84,8 +84,8 @@ public final class TensorKernels {
         static {
             Logger log = Logger.getLogger(TensorKernels.class.getName());
             TensorKernelSupport panama = null;
-            String why = KernelProvider.panama().isPresent() ? null
-                    : KernelProvider.fallbackReason().orElse("the core's Vector API kernels are unavailable");
+            String why = Vectors.vectorApi() ? null
+                    : Vectors.fallbackReason().orElse("the core's Vector API kernels are unavailable");
             if (why == null) {
                 try {
                     var lookup = MethodHandles.lookup();
@@ -98,7 +98,7 @@ public final class TensorKernels {
             }
             PANAMA = panama;
             // follow the core's choice, so that -Dhsr.vector=false turns every kernel scalar
-            boolean coreUsesPanama = KernelProvider.fallbackReason().isEmpty();
+            boolean coreUsesPanama = Vectors.fallbackReason().isEmpty();
             INSTANCE = panama != null && coreUsesPanama ? panama : SCALAR;
             log.info("hsr tensor kernels: " + INSTANCE.name() + (why == null ? "" : " (" + why + ")"));
         }
