@@ -216,7 +216,7 @@ final class BenchCommand implements Callable<Integer> {
         CliIO.requirePositive(n, "--n");
         int dd = dOption != null ? dOption : 128;
         CliIO.requirePositive(dd, "--d");
-        CliIO.checkWritable(json, "--json");
+        CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
         boolean relu = switch (kind) {
             case "relu" -> true;
             case "softmax" -> false;

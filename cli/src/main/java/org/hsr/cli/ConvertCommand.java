@@ -1,13 +1,14 @@
 package org.hsr.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import org.hsr.model.Llama2Model;
 import org.hsr.model.Tokenizer;
 import org.hsr.model.gguf.GgufConvert;
+import org.hsr.model.gguf.GgufWriter;
 import org.hsr.model.tensor.GgmlType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -57,14 +58,17 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(out, "--out");
+        CliIO.checkOutputs(List.of(CliIO.named("--model", model), CliIO.named("--tokenizer", tokenizer)),
+                List.of(CliIO.named("--out", out)));
         GgmlType t = type(type);
+        if (random != null && (model != null || tokenizer != null)) {
+            throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
+        }
+        GgufConvert.Shape shape = random == null ? null : shape(random);
         long start = System.nanoTime();
-        if (random != null) {
-            if (model != null || tokenizer != null) {
-                throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
-            }
-            GgufConvert.writeRandom(shape(random), t, seed, out);
+        GgufWriter w;
+        if (shape != null) {
+            w = GgufConvert.random(shape, t, seed);
         } else {
             Llama2Model m = model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
             Tokenizer tok = tokenizer == null ? Tokenizer.loadEmbedded() : Tokenizer.load(tokenizer, m.config().vocabSize());
@@ -72,9 +76,29 @@ final class ConvertCommand implements Callable<Integer> {
                 throw new UsageException("model " + m.source() + " has vocab_size " + m.config().vocabSize()
                         + ", the tokenizer has " + tok.vocabSize() + " tokens: pass its --tokenizer");
             }
-            GgufConvert.writeLlama2c(m, tok, t, out);
+            w = GgufConvert.llama2c(m, tok, t);
         }
-        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, Files.size(out), t,
+        // written like every other output (CliIO.Outputs): a temporary renamed into place, a device or FIFO in place
+        long[] bytes = {0};
+        new CliIO.Outputs().file(out, ch -> w.write(new java.nio.channels.WritableByteChannel() {
+            @Override
+            public int write(java.nio.ByteBuffer src) throws java.io.IOException {
+                int k = ch.write(src);
+                bytes[0] += k;
+                return k;
+            }
+
+            @Override
+            public boolean isOpen() {
+                return ch.isOpen();
+            }
+
+            @Override
+            public void close() throws java.io.IOException {
+                ch.close();
+            }
+        })).write();
+        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, bytes[0], t,
                 (System.nanoTime() - start) / 1e9);
         return 0;
     }

@@ -61,7 +61,7 @@ final class ModelBenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(json, "--json");
+        CliIO.checkOutputs(List.of(CliIO.named("--model", model)), List.of(CliIO.named("--json", json)));
         CliIO.requirePositive(steps, "--steps");
         CliIO.requirePositive(pool, "--pool");
         ElementType storage = ModelOptions.kvStorage(kv);
