@@ -20,7 +20,9 @@ import org.hsr.model.Llama2Config;
 import org.hsr.model.LlamaModel;
 import org.hsr.model.Transformer;
 import org.hsr.model.gguf.GgufConvert;
+import org.hsr.model.gguf.GgufFile;
 import org.hsr.model.gguf.GgufModel;
+import org.hsr.model.tensor.GgmlType;
 import org.hsr.model.tensor.TensorKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -78,24 +80,49 @@ final class ModelBenchCommand implements Callable<Integer> {
             throw new UsageException("give exactly one of --model or --random");
         }
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        CliIO.requirePositive(t, "--threads");
+        // every flag is checked before the random model is written (minutes for a real shape)
+        GgufConvert.Shape shape = random == null ? null : ConvertCommand.shape(random);
+        GgmlType matrixType = ConvertCommand.type(type);
+        int context = checkContext(sorted.getLast(), shape != null ? shape.context() : modelContext(model));
         Path file = model;
         Path tmp = null;
         try {
             if (random != null) {
-                GgufConvert.Shape shape = ConvertCommand.shape(random);
                 tmp = Files.createTempFile("hsr-bench-", ".gguf");
                 long t0 = System.nanoTime();
-                GgufConvert.writeRandom(shape, ConvertCommand.type(type), 1, tmp);
+                GgufConvert.writeRandom(shape, matrixType, 1, tmp);
                 System.err.printf("hsr model-bench: wrote random %s %s (%d MB) in %.0f s%n", random, type,
                         Files.size(tmp) >> 20, (System.nanoTime() - t0) / 1e9);
                 file = tmp;
             }
-            int context = sorted.getLast() + steps + 1;
             try (LlamaModel m = GgufModel.load(file, context, t)) {
                 return run(m, sorted, storage, t);
             }
         } finally {
             if (tmp != null) Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
+     * The positions the run needs: the largest {@code --n} cached, one untimed step and {@code --steps} timed ones.
+     * Refused, naming the flags, when the model's context is smaller.
+     */
+    int checkContext(int maxN, int modelContext) {
+        long need = (long) maxN + steps + 1;
+        if (need > modelContext) {
+            throw new UsageException("--n " + maxN + " needs " + need + " positions (n, one untimed step and --steps "
+                    + steps + "), the model's context is " + modelContext + ": use --n " + Math.max(1, modelContext
+                    - steps - 1) + " or less");
+        }
+        return (int) need;
+    }
+
+    /** The context length a GGUF model file declares ({@code <arch>.context_length}, 2048 when absent, as the load). */
+    private static int modelContext(Path model) throws java.io.IOException {
+        if (!Files.isRegularFile(model) || !GgufFile.isGguf(model)) return Integer.MAX_VALUE; // the load says why
+        try (GgufFile f = GgufFile.open(model)) {
+            return f.getInt(f.getString("general.architecture", "llama") + ".context_length", 2048);
         }
     }
 
