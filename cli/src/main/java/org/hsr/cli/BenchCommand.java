@@ -224,6 +224,12 @@ final class BenchCommand implements Callable<Integer> {
         CliIO.requirePositive(n, "--n");
         int dd = dOption != null ? dOption : 128;
         CliIO.requirePositive(dd, "--d");
+        long width = (long) kvHeads * dd; // a layer's keys are one array of n positions x kv heads x d
+        if (n > MAX_ARRAY / width) {
+            throw new UsageException("--n " + n + " is too large: " + n + " positions of " + width + " floats (--kv-heads "
+                    + kvHeads + " x --d " + dd + ") exceed Java's array limit of " + MAX_ARRAY + " elements (at most "
+                    + MAX_ARRAY / width + " positions here)");
+        }
         CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
         boolean relu = switch (kind) {
             case "relu" -> true;

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.Selection;
@@ -89,7 +90,9 @@ final class ModelBenchCommand implements Callable<Integer> {
         Path tmp = null;
         try {
             if (random != null) {
-                tmp = Files.createTempFile("hsr-bench-", ".gguf");
+                tmp = Files.createTempFile(TEMP_PREFIX + ProcessHandle.current().pid() + "-", ".gguf");
+                tmp.toFile().deleteOnExit(); // also on SIGINT/SIGTERM, which skip the finally below
+                deleteStaleModels(tmp.getParent());
                 long t0 = System.nanoTime();
                 GgufConvert.writeRandom(shape, matrixType, 1, tmp);
                 System.err.printf("hsr model-bench: wrote random %s %s (%d MB) in %.0f s%n", random, type,
@@ -101,6 +104,24 @@ final class ModelBenchCommand implements Callable<Integer> {
             }
         } finally {
             if (tmp != null) Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The random model's temporary file: {@code hsr-bench-<pid>-<random>.gguf} in the temporary directory. */
+    static final String TEMP_PREFIX = "hsr-bench-";
+    private static final Pattern TEMP_NAME = Pattern.compile("hsr-bench-(\\d+)-\\d+\\.gguf");
+
+    /** Deletes the random models (gigabytes) that a killed model-bench left in {@code dir}: those whose process is gone. */
+    static void deleteStaleModels(Path dir) {
+        try (var files = Files.newDirectoryStream(dir, TEMP_PREFIX + "*.gguf")) {
+            for (Path f : files) {
+                var m = TEMP_NAME.matcher(f.getFileName().toString());
+                if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).filter(ProcessHandle::isAlive).isEmpty()) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        } catch (java.io.IOException | RuntimeException ignored) {
+            // best effort: another run may be deleting the same files
         }
     }
 

@@ -40,6 +40,9 @@ class FlagChecksTest {
         assertRefusedUpFront(r, "--n 2147483647");
         assertTrue(r.err().contains("at most 16777215 keys"), r.err()); // (2^31 - 9) / 128
         assertRefusedUpFront(CliRun.run("bench", "prefill", "--n", "2147483647", "--no-numpy"), "--n 2147483647");
+        r = CliRun.run("bench", "engine", "--n", "2147483647");
+        assertRefusedUpFront(r, "--n 2147483647");
+        assertTrue(r.err().contains("at most 2097151 positions"), r.err()); // (2^31 - 9) / (8 x 128)
     }
 
     /** Item 10: --budget 0 failed only after softmax's work ran (on the bar's line); ReLU accepted 0 and -1. */

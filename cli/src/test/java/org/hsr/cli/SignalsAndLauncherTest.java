@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -74,6 +75,50 @@ class SignalsAndLauncherTest {
             assertFalse(err.contains("Exception") || err.contains("hsr: error"), "delay " + delayMs + " ms: " + err);
         }
         assertFalse(Files.exists(tmp.resolve("b.json")), "no output of an interrupted run");
+    }
+
+    /**
+     * model-bench --random writes its model to the temporary directory: a SIGINT left it there (the finally that
+     * deletes it does not run on a signal), and a SIGKILL still does; now the signal deletes it, and the next
+     * model-bench deletes one whose process is gone. The child gets a temporary directory of its own.
+     */
+    @Test
+    void modelBenchLeavesNoRandomModelBehind() throws Exception {
+        Path javaTmp = Files.createDirectory(tmp.resolve("javatmp"));
+        Process dead = new ProcessBuilder("true").start();
+        dead.waitFor();
+        Path stale = Files.writeString(javaTmp.resolve("hsr-bench-" + dead.pid() + "-123.gguf"), "a killed run's");
+        Path live = Files.writeString(javaTmp.resolve("hsr-bench-1-456.gguf"), "pid 1 is alive");
+        List<String> cmd = java(HsrMain.class.getName(), "model-bench", "--random", "tiny", "--n", "64", "--steps",
+                "1", "--no-dense", "--select", "top:8");
+        cmd.add(1, "-Djava.io.tmpdir=" + javaTmp);
+        Run r = finish(new ProcessBuilder(cmd).start());
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(stale), "the model of a dead run is deleted");
+        assertTrue(Files.exists(live), "a live process's model is kept");
+        Files.delete(live);
+
+        // 1000 timed steps of the tiny model: seconds, long enough for the signal to land in the run
+        cmd = java(HsrMain.class.getName(), "model-bench", "--random", "tiny", "--n", "16", "--steps", "1000");
+        cmd.add(1, "-Djava.io.tmpdir=" + javaTmp);
+        Process p = new ProcessBuilder(cmd).start();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (System.nanoTime() < deadline && p.isAlive() && !hasModel(javaTmp)) Thread.sleep(20);
+        Thread.sleep(300); // into the run
+        if (!p.isAlive()) assertEquals(0, p.exitValue(), "a run that ended before the signal succeeded");
+        Assumptions.assumeTrue(p.isAlive(), "the run ended before the signal");
+        new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor();
+        r = finish(p);
+        assertEquals(130, r.code(), r.err());
+        try (var files = Files.list(javaTmp)) {
+            assertEquals(List.of(), files.filter(f -> f.getFileName().toString().contains("hsr-")).toList());
+        }
+    }
+
+    private static boolean hasModel(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.anyMatch(f -> f.getFileName().toString().matches("hsr-bench-.*\\.gguf"));
+        }
     }
 
     /**
