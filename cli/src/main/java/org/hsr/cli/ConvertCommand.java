@@ -1,10 +1,14 @@
 package org.hsr.cli;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicLong;
 import org.hsr.model.Llama2Model;
 import org.hsr.model.Tokenizer;
 import org.hsr.model.gguf.GgufConvert;
@@ -79,27 +83,30 @@ final class ConvertCommand implements Callable<Integer> {
             w = GgufConvert.llama2c(m, tok, t);
         }
         // written like every other output (CliIO.Outputs): a temporary renamed into place, a device or FIFO in place
-        long[] bytes = {0};
-        new CliIO.Outputs().file(out, ch -> w.write(new java.nio.channels.WritableByteChannel() {
-            @Override
-            public int write(java.nio.ByteBuffer src) throws java.io.IOException {
-                int k = ch.write(src);
-                bytes[0] += k;
-                return k;
-            }
-
-            @Override
-            public boolean isOpen() {
-                return ch.isOpen();
-            }
-
-            @Override
-            public void close() throws java.io.IOException {
-                ch.close();
-            }
-        })).write();
-        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, bytes[0], t,
+        AtomicLong bytes = new AtomicLong();
+        new CliIO.Outputs().file(out, ch -> w.write(new Counting(ch, bytes))).write();
+        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, bytes.get(), t,
                 (System.nanoTime() - start) / 1e9);
         return 0;
+    }
+
+    /** A channel that counts the bytes written through it (a FIFO or a device has no size to ask for afterwards). */
+    private record Counting(WritableByteChannel ch, AtomicLong count) implements WritableByteChannel {
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            int k = ch.write(src);
+            count.addAndGet(k);
+            return k;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return ch.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            ch.close();
+        }
     }
 }
