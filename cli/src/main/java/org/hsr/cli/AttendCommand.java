@@ -8,8 +8,10 @@ import java.util.concurrent.Callable;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionInput;
 import org.hsr.attention.AttentionStats;
+import org.hsr.attention.DenseAttention;
 import org.hsr.attention.Selection;
 import org.hsr.attention.prefill.TiledPrefill;
+import org.hsr.index.HalfSpaceIndex;
 import org.hsr.io.NpyArray;
 import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
@@ -57,9 +59,14 @@ final class AttendCommand implements Callable<Integer> {
         // m > 1 causal rows (and hsr's tileable policies): the tiled prefill over the rounded arrays; everything else
         // through an engine cache of the --kv type, built once (build_ms) and then attended
         boolean tiledPath = in.m() > 1 && causal && (mode.equals("dense") || HsrRunner.tileable(cfg, select));
-        CacheRunner cache = tiledPath ? null : new CacheRunner(in, cfg, select, mode.equals("dense")
+        // the engine cache keeps its keys in the index, which refuses norms above HalfSpaceIndex.MAX_NORM; dense
+        // attention needs no index, so such inputs run on the plain dense kernels, refused only where a score overflows
+        boolean plainDense = !tiledPath && mode.equals("dense") && beyondIndexNorm(in);
+        CacheRunner cache = tiledPath || plainDense ? null : new CacheRunner(in, cfg, select, mode.equals("dense")
                 ? KvCache.Method.DENSE : KvCache.Method.HSR, type);
+        DenseAttention denseKernels = new DenseAttention();
         AttentionRunner runner = cache != null ? cache::run
+                : plainDense ? (i, st) -> denseKernels.attend(i, cfg, st)
                 : mode.equals("dense") ? (i, st) -> tiled.dense(i, cfg, st) : HsrRunner.create(cfg, select, in, tiled);
         if (repeat > 1) runner.run(in, new AttentionStats()); // warm-up
         double[] ms = new double[repeat];
@@ -99,7 +106,8 @@ final class AttendCommand implements Callable<Integer> {
         // the tiled path: the rounded keys and values, and the key tiles packed from them for the call
         js.put("cache_bytes", cache != null ? cache.cache.memoryBytes()
                 : (long) in.kvHeads() * in.n() * (in.d() + in.dv()) * Float.BYTES + (run != null ? run.keyTileBytes() : 0));
-        js.put("path", run != null ? "tiled prefill" : "engine cache, a row at a time");
+        js.put("path", run != null ? "tiled prefill" : plainDense ? "dense kernels (norms beyond the index's 2^62)"
+                : "engine cache, a row at a time");
         js.put("threads", run != null ? run.threads() : 1);
         if (run != null) {
             js.put("gflops", TiledPrefill.denseFlops(in, causal) / (CliIO.median(ms) * 1e6));
@@ -112,6 +120,21 @@ final class AttendCommand implements Callable<Integer> {
         System.out.printf("hsr attend --mode %s --kind %s: %d rows, %.1f keys kept per row, %.2f%% keys scored, %.3f ms%n",
                 mode, kind, st.rows, st.keptMean(), 100 * st.keysTouchedFraction(), CliIO.median(ms));
         return 0;
+    }
+
+    /** Whether a key or query of {@code in} has a norm above what the index holds ({@link HalfSpaceIndex#MAX_NORM}). */
+    static boolean beyondIndexNorm(AttentionInput in) {
+        return maxNorm(in.k(), in.d()) > HalfSpaceIndex.MAX_NORM || maxNorm(in.q(), in.d()) > HalfSpaceIndex.MAX_NORM;
+    }
+
+    private static double maxNorm(float[] x, int d) {
+        double max = 0;
+        for (int r = 0; r + d <= x.length; r += d) {
+            double sq = 0;
+            for (int t = 0; t < d; t++) sq += (double) x[r + t] * x[r + t];
+            max = Math.max(max, sq);
+        }
+        return Math.sqrt(max);
     }
 
     /** One way of computing attention, timed by the command. */

@@ -100,6 +100,12 @@ final class BenchCommand implements Callable<Integer> {
         if (!List.of("decode", "prefill", "sparsity", "error", "engine").contains(workload)) {
             throw new UsageException("bench workload must be decode, prefill, sparsity, error or engine, got " + workload);
         }
+        if (ns != null && ns.isEmpty()) throw new UsageException("--n: no key count given");
+        if (budget != null && budget < WINDOW_SINK) {
+            // checked for every --kind (ReLU runs no budgeted peer, but a budget below the limit is wrong either way)
+            throw new UsageException("--budget must be >= " + WINDOW_SINK + " (the window peer keeps " + WINDOW_SINK
+                    + " sink tokens), got " + budget);
+        }
         if (workload.equals("engine")) return engine();
         if (distOption != null && !distOption.equals("gaussian") && !distOption.equals("llm")) {
             throw new UsageException("--dist must be gaussian or llm, got " + distOption);
@@ -116,6 +122,7 @@ final class BenchCommand implements Callable<Integer> {
         kvType = CliIO.elementType(kv);
         CliIO.requirePositive(queries, "--queries");
         if (ns != null) for (int n : ns) CliIO.requirePositive(n, "--n");
+        checkSizes(dOption != null ? dOption : 128);
         CliIO.checkOutputs(List.of(CliIO.named("--keys", keysFile), CliIO.named("--query-file", queryFile),
                 CliIO.named("--values", valuesFile)), List.of(CliIO.named("--json", json), CliIO.named("--html", html)));
         boolean relu = switch (kind) {
@@ -127,6 +134,7 @@ final class BenchCommand implements Callable<Integer> {
         if (keysFile != null) {
             user = Workloads.load(keysFile, queryFile, valuesFile, dOption);
             d = user.d();
+            checkSizes(Math.max(d, user.dv()));
             dist = "user:" + user.name();
             for (int n : ns != null ? ns : List.<Integer>of()) {
                 if (n > user.keys()) throw new UsageException("--n " + n + " exceeds the " + user.keys() + " keys in " + keysFile);
@@ -219,7 +227,13 @@ final class BenchCommand implements Callable<Integer> {
         CliIO.requirePositive(n, "--n");
         int dd = dOption != null ? dOption : 128;
         CliIO.requirePositive(dd, "--d");
-        CliIO.checkWritable(json, "--json");
+        long width = (long) kvHeads * dd; // a layer's keys are one array of n positions x kv heads x d
+        if (n > MAX_ARRAY / width) {
+            throw new UsageException("--n " + n + " is too large: " + n + " positions of " + width + " floats (--kv-heads "
+                    + kvHeads + " x --d " + dd + ") exceed Java's array limit of " + MAX_ARRAY + " elements (at most "
+                    + MAX_ARRAY / width + " positions here)");
+        }
+        CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
         boolean relu = switch (kind) {
             case "relu" -> true;
             case "softmax" -> false;
@@ -256,6 +270,35 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Keys the window peer always keeps (attention sinks); {@code --budget} must cover them. */
+    static final int WINDOW_SINK = 4;
+
+    /** The longest Java array (elements): a few below 2^31 - 1, which HotSpot reserves for the array header. */
+    static final int MAX_ARRAY = Integer.MAX_VALUE - 8;
+
+    /**
+     * Refuses, before any work, a {@code --n} or {@code --queries} whose arrays Java cannot hold: keys, values and
+     * queries are float arrays of n·width and queries·width elements ({@code width} the largest row length), and the
+     * decode timings {@code TIMED_PASSES}·queries doubles.
+     */
+    private void checkSizes(int width) {
+        long maxRows = MAX_ARRAY / width;
+        if (ns != null) {
+            for (int n : ns) {
+                if (n > maxRows) {
+                    throw new UsageException("--n " + n + " is too large: " + n + " keys of " + width + " floats exceed "
+                            + "Java's array limit of " + MAX_ARRAY + " elements (at most " + maxRows + " keys here)");
+                }
+            }
+        }
+        long maxQueries = Math.min(maxRows, MAX_ARRAY / TIMED_PASSES);
+        if (queries > maxQueries) {
+            throw new UsageException("--queries " + queries + " is too large: at most " + maxQueries + " (" + width
+                    + " floats per query and " + TIMED_PASSES + " timings each must fit Java's array limit of "
+                    + MAX_ARRAY + " elements)");
+        }
     }
 
     /** The sizes to run: {@code --n}, else all user keys (all that have a query too, for prefill), else the defaults. */
@@ -341,8 +384,8 @@ final class BenchCommand implements Callable<Integer> {
         } else if (quest != null) {
             attend = (i, st) -> quest.attendRow(data.q(), i * d, data.v(), 0, dv, tokens, c, out, 0, st);
         } else if (window != null) {
-            attend = (i, st) -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, 4, tokens - 4, c,
-                    out, 0, st);
+            attend = (i, st) -> window.attendRow(data.q(), i * d, data.k(), 0, data.v(), 0, n, d, dv, WINDOW_SINK,
+                    tokens - WINDOW_SINK, c, out, 0, st);
         } else {
             attend = (i, st) -> sparse.attendRow(keys, n, data.q(), i * d, cfg, sel, out, 0, st);
         }
@@ -562,6 +605,9 @@ final class BenchCommand implements Callable<Integer> {
             this.total = total;
         }
 
+        /** True while a bar is on the current stderr line: an error message then starts on a new line. */
+        static volatile boolean lineOpen;
+
         void step(String what) {
             done++;
             note(what);
@@ -569,6 +615,7 @@ final class BenchCommand implements Callable<Integer> {
 
         /** Redraws the bar with {@code what}, without counting a step. */
         void note(String what) {
+            lineOpen = true;
             int w = 30, filled = w * done / total;
             System.err.printf("\r[%s%s] %d/%d %-40s", "#".repeat(filled), " ".repeat(w - filled), done, total, what);
             System.err.flush();
@@ -576,6 +623,7 @@ final class BenchCommand implements Callable<Integer> {
 
         void done() {
             System.err.println();
+            lineOpen = false;
         }
     }
 }

@@ -129,6 +129,12 @@ final class CliIO {
             return this;
         }
 
+        /** A file whose bytes {@code content} streams (a GGUF model). */
+        Outputs file(Path path, OutputSet.Content content) throws IOException {
+            set.add(path, content);
+            return this;
+        }
+
         Outputs json(Path path, Object value) throws IOException {
             return text(path, Json.toString(value));
         }

@@ -1,13 +1,18 @@
 package org.hsr.cli;
 
-import java.nio.file.Files;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicLong;
 import org.hsr.model.Llama2Model;
 import org.hsr.model.Tokenizer;
 import org.hsr.model.gguf.GgufConvert;
+import org.hsr.model.gguf.GgufWriter;
 import org.hsr.model.tensor.GgmlType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -57,14 +62,17 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(out, "--out");
+        CliIO.checkOutputs(List.of(CliIO.named("--model", model), CliIO.named("--tokenizer", tokenizer)),
+                List.of(CliIO.named("--out", out)));
         GgmlType t = type(type);
+        if (random != null && (model != null || tokenizer != null)) {
+            throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
+        }
+        GgufConvert.Shape shape = random == null ? null : shape(random);
         long start = System.nanoTime();
-        if (random != null) {
-            if (model != null || tokenizer != null) {
-                throw new UsageException("--random writes random weights: it takes no --model or --tokenizer");
-            }
-            GgufConvert.writeRandom(shape(random), t, seed, out);
+        GgufWriter w;
+        if (shape != null) {
+            w = GgufConvert.random(shape, t, seed);
         } else {
             Llama2Model m = model == null ? Llama2Model.loadEmbedded() : Llama2Model.load(model);
             Tokenizer tok = tokenizer == null ? Tokenizer.loadEmbedded() : Tokenizer.load(tokenizer, m.config().vocabSize());
@@ -72,10 +80,33 @@ final class ConvertCommand implements Callable<Integer> {
                 throw new UsageException("model " + m.source() + " has vocab_size " + m.config().vocabSize()
                         + ", the tokenizer has " + tok.vocabSize() + " tokens: pass its --tokenizer");
             }
-            GgufConvert.writeLlama2c(m, tok, t, out);
+            w = GgufConvert.llama2c(m, tok, t);
         }
-        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, Files.size(out), t,
+        // written like every other output (CliIO.Outputs): a temporary renamed into place, a device or FIFO in place
+        AtomicLong bytes = new AtomicLong();
+        new CliIO.Outputs().file(out, ch -> w.write(new Counting(ch, bytes))).write();
+        System.err.printf("hsr convert: wrote %s (%d bytes, %s) in %.1f s%n", out, bytes.get(), t,
                 (System.nanoTime() - start) / 1e9);
         return 0;
+    }
+
+    /** A channel that counts the bytes written through it (a FIFO or a device has no size to ask for afterwards). */
+    private record Counting(WritableByteChannel ch, AtomicLong count) implements WritableByteChannel {
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            int k = ch.write(src);
+            count.addAndGet(k);
+            return k;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return ch.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            ch.close();
+        }
     }
 }

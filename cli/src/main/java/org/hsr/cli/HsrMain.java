@@ -31,8 +31,47 @@ public final class HsrMain implements Runnable {
         throw new CommandLine.ParameterException(new CommandLine(this), "missing command (try: hsr --help)");
     }
 
+    /**
+     * The launcher's entry. A SIGINT or SIGTERM can arrive at any moment of the start: once the JVM's shutdown has
+     * begun, registering a shutdown hook (ours, or the one java.util.logging registers on first use) throws
+     * {@code IllegalStateException: Shutdown in progress}. Whatever fails then is a consequence of the signal, not an
+     * error of the run: nothing is printed and this thread waits while the JVM exits with the signal's status
+     * (130 for SIGINT, 143 for SIGTERM).
+     */
     public static void main(String[] args) {
-        System.exit(run(args));
+        int code;
+        try {
+            installShutdownHook(); // first, so that an early signal still aborts what is written
+            code = run(args);
+        } catch (Throwable t) {
+            if (!shuttingDown()) throw t;
+            code = 130;
+        }
+        if (shuttingDown()) awaitShutdown();
+        System.exit(code);
+    }
+
+    /** True once the JVM's shutdown sequence has begun (a signal, or System.exit from another thread). */
+    static boolean shuttingDown() {
+        Thread probe = new Thread(() -> {});
+        try {
+            Runtime.getRuntime().addShutdownHook(probe);
+            Runtime.getRuntime().removeShutdownHook(probe);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
+    }
+
+    /** Waits, silent, for the shutdown under way to end the JVM. */
+    private static void awaitShutdown() {
+        while (true) {
+            try {
+                Thread.sleep(Long.MAX_VALUE);
+            } catch (InterruptedException ignored) {
+                // keep waiting: the JVM halts when its shutdown hooks are done
+            }
+        }
     }
 
     /** Runs the CLI and returns the exit code (for tests). */
@@ -64,11 +103,17 @@ public final class HsrMain implements Runnable {
      */
     private static void installShutdownHook() {
         if (HOOKED.compareAndSet(false, true)) {
-            Runtime.getRuntime().addShutdownHook(new Thread(CliIO::abortActiveOutputs, "hsr-abort-outputs"));
+            try {
+                Runtime.getRuntime().addShutdownHook(new Thread(CliIO::abortActiveOutputs, "hsr-abort-outputs"));
+            } catch (IllegalStateException e) { // shutdown in progress: nothing is written any more
+                HOOKED.set(false);
+                throw e;
+            }
         }
     }
 
     static int handle(Throwable ex, PrintWriter err) {
+        if (shuttingDown()) return 130; // a failure caused by the signal's shutdown: the signal's status, no message
         int code;
         String msg;
         Throwable t = ex;
@@ -114,6 +159,10 @@ public final class HsrMain implements Runnable {
         } else {
             code = 1;
             msg = "internal error: " + t;
+        }
+        if (BenchCommand.Progress.lineOpen) { // end the progress bar's line: the error gets a line of its own
+            err.println();
+            BenchCommand.Progress.lineOpen = false;
         }
         err.println("hsr: error: " + oneLine(msg == null ? t.toString() : msg));
         if (debug) t.printStackTrace(err);

@@ -3,6 +3,7 @@ package org.hsr.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -27,7 +28,7 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(json, "--json");
+        CliIO.checkOutputs(List.of(CliIO.named("--model", model)), List.of(CliIO.named("--json", json)));
         Map<String, Object> js = new LinkedHashMap<>();
         if (model != null && Files.isRegularFile(model) && GgufFile.isGguf(model)) {
             try (GgufFile f = GgufFile.open(model)) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
 import org.hsr.attention.AttentionConfig;
 import org.hsr.attention.AttentionStats;
 import org.hsr.attention.Selection;
@@ -20,7 +21,9 @@ import org.hsr.model.Llama2Config;
 import org.hsr.model.LlamaModel;
 import org.hsr.model.Transformer;
 import org.hsr.model.gguf.GgufConvert;
+import org.hsr.model.gguf.GgufFile;
 import org.hsr.model.gguf.GgufModel;
+import org.hsr.model.tensor.GgmlType;
 import org.hsr.model.tensor.TensorKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -61,7 +64,7 @@ final class ModelBenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CliIO.checkWritable(json, "--json");
+        CliIO.checkOutputs(List.of(CliIO.named("--model", model)), List.of(CliIO.named("--json", json)));
         CliIO.requirePositive(steps, "--steps");
         CliIO.requirePositive(pool, "--pool");
         ElementType storage = ModelOptions.kvStorage(kv);
@@ -78,24 +81,69 @@ final class ModelBenchCommand implements Callable<Integer> {
             throw new UsageException("give exactly one of --model or --random");
         }
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        CliIO.requirePositive(t, "--threads");
+        // every flag is checked before the random model is written (minutes for a real shape)
+        GgufConvert.Shape shape = random == null ? null : ConvertCommand.shape(random);
+        GgmlType matrixType = ConvertCommand.type(type);
+        int context = checkContext(sorted.getLast(), shape != null ? shape.context() : modelContext(model));
         Path file = model;
         Path tmp = null;
         try {
             if (random != null) {
-                GgufConvert.Shape shape = ConvertCommand.shape(random);
-                tmp = Files.createTempFile("hsr-bench-", ".gguf");
+                tmp = Files.createTempFile(TEMP_PREFIX + ProcessHandle.current().pid() + "-", ".gguf");
+                tmp.toFile().deleteOnExit(); // also on SIGINT/SIGTERM, which skip the finally below
+                deleteStaleModels(tmp.getParent());
                 long t0 = System.nanoTime();
-                GgufConvert.writeRandom(shape, ConvertCommand.type(type), 1, tmp);
+                GgufConvert.writeRandom(shape, matrixType, 1, tmp);
                 System.err.printf("hsr model-bench: wrote random %s %s (%d MB) in %.0f s%n", random, type,
                         Files.size(tmp) >> 20, (System.nanoTime() - t0) / 1e9);
                 file = tmp;
             }
-            int context = sorted.getLast() + steps + 1;
             try (LlamaModel m = GgufModel.load(file, context, t)) {
                 return run(m, sorted, storage, t);
             }
         } finally {
             if (tmp != null) Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The random model's temporary file: {@code hsr-bench-<pid>-<random>.gguf} in the temporary directory. */
+    static final String TEMP_PREFIX = "hsr-bench-";
+    private static final Pattern TEMP_NAME = Pattern.compile("hsr-bench-(\\d+)-\\d+\\.gguf");
+
+    /** Deletes the random models (gigabytes) that a killed model-bench left in {@code dir}: those whose process is gone. */
+    static void deleteStaleModels(Path dir) {
+        try (var files = Files.newDirectoryStream(dir, TEMP_PREFIX + "*.gguf")) {
+            for (Path f : files) {
+                var m = TEMP_NAME.matcher(f.getFileName().toString());
+                if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).filter(ProcessHandle::isAlive).isEmpty()) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        } catch (java.io.IOException | RuntimeException ignored) {
+            // best effort: another run may be deleting the same files
+        }
+    }
+
+    /**
+     * The positions the run needs: the largest {@code --n} cached, one untimed step and {@code --steps} timed ones.
+     * Refused, naming the flags, when the model's context is smaller.
+     */
+    int checkContext(int maxN, int modelContext) {
+        long need = (long) maxN + steps + 1;
+        if (need > modelContext) {
+            throw new UsageException("--n " + maxN + " needs " + need + " positions (n, one untimed step and --steps "
+                    + steps + "), the model's context is " + modelContext + ": use --n " + Math.max(1, modelContext
+                    - steps - 1) + " or less");
+        }
+        return (int) need;
+    }
+
+    /** The context length a GGUF model file declares ({@code <arch>.context_length}, 2048 when absent, as the load). */
+    private static int modelContext(Path model) throws java.io.IOException {
+        if (!Files.isRegularFile(model) || !GgufFile.isGguf(model)) return Integer.MAX_VALUE; // the load says why
+        try (GgufFile f = GgufFile.open(model)) {
+            return f.getInt(f.getString("general.architecture", "llama") + ".context_length", 2048);
         }
     }
 

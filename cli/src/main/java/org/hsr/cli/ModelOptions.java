@@ -44,9 +44,12 @@ final class ModelOptions {
             description = "llama2.c tokenizer file (default: the GGUF file's own tokenizer, or the embedded tok512)")
     Path tokenizer;
 
-    @Option(names = "--context", defaultValue = "0", paramLabel = "N",
+    @Option(names = "--context", paramLabel = "N",
             description = "positions to size the KV cache for (default: the model's; GGUF models capped at "
                     + GgufModel.DEFAULT_CONTEXT_CAP + ")")
+    Integer contextOption;
+
+    /** {@code --context}, or 0 for the model's own. */
     int context;
 
     @Option(names = "--kv", paramLabel = "TYPE",
@@ -82,9 +85,8 @@ final class ModelOptions {
 
     /** The model of {@code --model} (or the embedded one) with its tokenizer, context, threads and KV type. */
     Loaded load() throws IOException {
-        if (context < 0) {
-            throw new UsageException("--context must be >= 0, got " + context);
-        }
+        if (contextOption != null) CliIO.requirePositive(contextOption, "--context"); // 0 is no context, not "default"
+        context = contextOption == null ? 0 : contextOption;
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         CliIO.requirePositive(t, "--threads");
         ElementType storage = kv == null ? null : kvStorage(kv);

@@ -56,6 +56,11 @@ public final class GgufConvert {
 
     /** Writes a llama2.c model and its tokenizer as a GGUF file of matrix type {@code type}. */
     public static void writeLlama2c(Llama2Model m, Tokenizer tok, GgmlType type, Path out) throws IOException {
+        llama2c(m, tok, type).write(out);
+    }
+
+    /** A llama2.c model and its tokenizer as a GGUF file of matrix type {@code type}, ready to write. */
+    public static GgufWriter llama2c(Llama2Model m, Tokenizer tok, GgmlType type) throws ModelFormatException {
         Llama2Config c = m.config();
         if (tok.vocabSize() != c.vocabSize()) {
             throw new IllegalArgumentException("tokenizer " + tok.source() + " has " + tok.vocabSize()
@@ -107,7 +112,7 @@ public final class GgufConvert {
             w.addTensor(p + "ffn_down.weight", storedType(type, hidden), new long[] {hidden, dim}, wt.w2, l * dim * hidden);
             w.addTensor(p + "ffn_up.weight", storedType(type, dim), new long[] {dim, hidden}, wt.w3, l * dim * hidden);
         }
-        w.write(out);
+        return w;
     }
 
     /**
@@ -117,6 +122,11 @@ public final class GgufConvert {
      * noise, and its attention is not the peaked attention of a trained model.
      */
     public static void writeRandom(Shape s, GgmlType type, long seed, Path out) throws IOException {
+        random(s, type, seed).write(out);
+    }
+
+    /** A model of {@code shape} with random weights (see {@link #writeRandom}), ready to write. */
+    public static GgufWriter random(Shape s, GgmlType type, long seed) {
         GgufWriter w = new GgufWriter();
         putShape(w, "random " + s.name() + " (benchmark weights, seed " + seed + ")", s.dim(), s.hidden(), s.layers(),
                 s.heads(), s.kvHeads(), s.context(), s.ropeTheta());
@@ -171,7 +181,7 @@ public final class GgufConvert {
                 });
             }
         }
-        w.write(out);
+        return w;
     }
 
     private static void putShape(GgufWriter w, String name, int dim, int hidden, int layers, int heads, int kvHeads,

@@ -3,23 +3,21 @@ package org.hsr.model.gguf;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.hsr.io.OutputSet;
 import org.hsr.model.tensor.GgmlType;
 import org.hsr.model.tensor.Quantizer;
 
 /**
  * Writes a GGUF version-3 file (the layout of {@link GgufFile}): metadata in the order it was put, then tensors whose
  * rows are produced on demand and encoded as they are written, so a file of gigabytes streams through a small buffer.
- * The file is written to a temporary sibling and renamed, so a failed write leaves no partial file.
+ * {@link #write(Path)} writes through {@link OutputSet}, so a failed write leaves no partial file.
  */
 public final class GgufWriter {
 
@@ -93,60 +91,62 @@ public final class GgufWriter {
         return addTensor(name, type, dims, (r, out) -> System.arraycopy(data, off + (int) (r * cols), out, 0, cols));
     }
 
-    /** Writes the file. */
+    /**
+     * Writes the file as every output of the project is written ({@link OutputSet}): to a temporary renamed over
+     * {@code path} when whole (a device or FIFO is written in place), new files with mode 0666 minus the umask.
+     */
     public void write(Path path) throws IOException {
-        Path dir = path.toAbsolutePath().getParent();
-        Path tmp = Files.createTempFile(dir, ".gguf-", ".tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            Out out = new Out(ch);
-            // header
-            out.i32(GgufFile.MAGIC);
-            out.i32(3);
-            out.i64(tensors.size());
-            out.i64(metadata.size());
-            // metadata
-            for (var e : metadata.entrySet()) {
-                out.string(e.getKey());
-                out.i32(e.getValue().type());
-                out.value(e.getValue().type(), e.getValue().value());
-            }
-            // tensor infos, each tensor's data aligned
-            long offset = 0;
-            for (Tensor t : tensors) {
-                out.string(t.name());
-                out.i32(t.dims().length);
-                long elements = 1;
-                for (long d : t.dims()) {
-                    out.i64(d);
-                    elements *= d;
-                }
-                out.i32(t.type().id);
-                out.i64(offset);
-                offset = align(offset + t.type().bytes(elements));
-            }
-            out.pad(align(out.position()) - out.position());
-            // data
-            for (Tensor t : tensors) {
-                int cols = (int) t.dims()[0];
-                long rows = 1;
-                for (int d = 1; d < t.dims().length; d++) rows *= t.dims()[d];
-                float[] row = new float[cols];
-                long rowBytes = t.type().bytes(cols);
-                long start = out.position();
-                for (long r = 0; r < rows; r++) {
-                    t.rows().row(r, row);
-                    out.room(rowBytes);
-                    Quantizer.quantize(t.type(), row, 0, cols, out.buf);
-                }
-                long written = out.position() - start;
-                out.pad(align(written) - written);
-            }
-            out.flush();
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
+        try (OutputSet set = new OutputSet()) {
+            set.add(path, this::write).commit();
         }
-        Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Writes the file's bytes to {@code ch}, from its current position, sequentially. */
+    public void write(WritableByteChannel ch) throws IOException {
+        Out out = new Out(ch);
+        // header
+        out.i32(GgufFile.MAGIC);
+        out.i32(3);
+        out.i64(tensors.size());
+        out.i64(metadata.size());
+        // metadata
+        for (var e : metadata.entrySet()) {
+            out.string(e.getKey());
+            out.i32(e.getValue().type());
+            out.value(e.getValue().type(), e.getValue().value());
+        }
+        // tensor infos, each tensor's data aligned
+        long offset = 0;
+        for (Tensor t : tensors) {
+            out.string(t.name());
+            out.i32(t.dims().length);
+            long elements = 1;
+            for (long d : t.dims()) {
+                out.i64(d);
+                elements *= d;
+            }
+            out.i32(t.type().id);
+            out.i64(offset);
+            offset = align(offset + t.type().bytes(elements));
+        }
+        out.pad(align(out.position()) - out.position());
+        // data
+        for (Tensor t : tensors) {
+            int cols = (int) t.dims()[0];
+            long rows = 1;
+            for (int d = 1; d < t.dims().length; d++) rows *= t.dims()[d];
+            float[] row = new float[cols];
+            long rowBytes = t.type().bytes(cols);
+            long start = out.position();
+            for (long r = 0; r < rows; r++) {
+                t.rows().row(r, row);
+                out.room(rowBytes);
+                Quantizer.quantize(t.type(), row, 0, cols, out.buf);
+            }
+            long written = out.position() - start;
+            out.pad(align(written) - written);
+        }
+        out.flush();
     }
 
     private long align(long n) {
@@ -155,11 +155,11 @@ public final class GgufWriter {
 
     /** A little-endian buffered writer that knows its file position. */
     private static final class Out {
-        final FileChannel ch;
+        final WritableByteChannel ch;
         final ByteBuffer buf = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
         long flushed;
 
-        Out(FileChannel ch) {
+        Out(WritableByteChannel ch) {
             this.ch = ch;
         }
 
