@@ -98,6 +98,7 @@ final class AttendCommand implements Callable<Integer> {
         js.put("fallback_walk_keys", st.fallbackWalkKeys);
         js.put("empty_rows", st.emptyRows);
         js.put("fallback_rows", st.fallbackRows);
+        js.put("dense_chosen_rows", st.denseChosenRows);
         if (select != null && select.startsWith("epsilon:")) js.put("dropped_mass_bound_max", st.droppedMassBoundMax);
         js.put("attend_ms_median", CliIO.median(ms));
         js.put("build_ms", buildMs);

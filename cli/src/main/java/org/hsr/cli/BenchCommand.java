@@ -539,6 +539,7 @@ final class BenchCommand implements Callable<Integer> {
         m.put("kept_frac", st.keptFraction());
         m.put("max_rel_err", err);
         m.put("fallback_rows", st.fallbackRows);
+        m.put("dense_chosen_rows", st.denseChosenRows);
         m.put("dropped_mass_bound_max", st.droppedMassBoundMax);
         m.put("build_ms", buildMs);
         m.put("bytes_per_query", st.rows == 0 ? 0.0 : (double) st.bytesRead / st.rows);

@@ -133,6 +133,7 @@ final class EngineBench {
         row.put("kept_frac", stats.keptFraction());
         row.put("keys_touched_frac", stats.keysTouchedFraction());
         row.put("fallback_rows", stats.fallbackRows);
+        row.put("dense_chosen_rows", stats.denseChosenRows);
         row.put("dropped_mass_bound_max", stats.droppedMassBoundMax);
         row.put("build_ms", buildMs);
         return row;

@@ -238,6 +238,7 @@ final class ModelOptions {
             js.put("rows", stats.rows);
             js.put("empty_rows", stats.emptyRows);
             js.put("fallback_rows", stats.fallbackRows);
+            js.put("dense_chosen_rows", stats.denseChosenRows);
             if (select != null && select.startsWith("epsilon:")) {
                 js.put("dropped_mass_bound_max", stats.droppedMassBoundMax);
             }
