@@ -223,4 +223,19 @@ class GgufModelTest {
             assertEquals(1, ignored.threads());
         }
     }
+
+    @Test
+    void theContextIsTheFilesAndMayOnlyBeLowered() throws Exception {
+        Path p = dir.resolve("ctx8192.gguf");
+        GgufConvert.writeRandom(new GgufConvert.Shape("ctx", 32, 64, 1, 2, 1, 259, 8192, 10000, true, false),
+                GgmlType.F32, 1, p);
+        try (LlamaModel m = GgufModel.load(p, 0, 1)) {
+            assertEquals(8192, m.config().seqLen(), "context_length of the file, not a cap");
+        }
+        try (LlamaModel m = GgufModel.load(p, 100, 1)) {
+            assertEquals(100, m.config().seqLen());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> GgufModel.load(p, 8193, 1));
+        assertTrue(e.getMessage().contains("8192"), e.getMessage());
+    }
 }
