@@ -54,6 +54,14 @@ final class GenerateCommand implements Callable<Integer> {
     private int generate(ModelOptions.Loaded loaded, long s) throws Exception {
         AttentionBackend backend = options.backend(loaded);
         Generator generator = new Generator(loaded.model(), loaded.tokenizer());
+        // refuse an over-long prompt from its length alone, before tokenising it (one pass; the generator checks
+        // the exact count again)
+        int context = loaded.model().config().seqLen();
+        int atLeast = loaded.tokenizer().minTokens(prompt);
+        if (atLeast > context) {
+            throw new UsageException("prompt too long: at least " + atLeast + " tokens (with BOS) > model context "
+                    + context);
+        }
         // stream: the prompt as the tokenizer reads it back, then each token's bytes as it is sampled
         int[] promptTokens = loaded.tokenizer().encode(prompt);
         System.out.print(loaded.tokenizer().decode(promptTokens));

@@ -164,6 +164,16 @@ class ModelCommandsTest {
         assertTrue(r.err().strip().endsWith("> model context 512"), r.err());
         assertFalse(r.err().contains("Exception"), r.err());
 
+        // a prompt far over the context is refused from its length, before it is tokenised: 16 MB in well under
+        // the time its tokenisation takes
+        String huge = "Once upon a time, there was a little girl named Lily. ".repeat(300_000);
+        long t0 = System.nanoTime();
+        r = run("generate", "--prompt", huge, "--steps", "5");
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("hsr: error: prompt too long: at least "), r.err());
+        assertTrue(seconds < 5, "refused after " + seconds + " s");
+
         Path text = tmp.resolve("long.txt");
         Files.writeString(text, longPrompt);
         r = run("perplexity", "--text", text.toString());

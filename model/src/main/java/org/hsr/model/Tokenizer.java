@@ -282,7 +282,7 @@ public final class Tokenizer implements TextTokenizer {
 
     /**
      * A lower bound on {@code encode(text).length} that costs one pass over the text: BOS plus the UTF-8 bytes (with
-     * the leading space) over the longest piece. Lets callers refuse an over-long text before the quadratic merges.
+     * the leading space) over the longest piece. Lets callers refuse an over-long text before encoding it.
      */
     @Override
     public int minTokens(String text) {
@@ -349,30 +349,65 @@ public final class Tokenizer implements TextTokenizer {
             n = appendCharacter(tokens, n, bytes, start, end);
             start = end;
         }
-        // merge the best consecutive pair again and again until none merges
-        while (true) {
-            float bestScore = -1e10f;
-            int bestId = -1;
-            int bestIdx = -1;
-            for (int i = 0; i < n - 1; i++) {
-                Integer id = ids.get(key(pieces[tokens[i]]) + key(pieces[tokens[i + 1]]));
-                if (id != null && scores[id] > bestScore) {
-                    bestScore = scores[id];
-                    bestId = id;
-                    bestIdx = i;
-                }
-            }
-            if (bestIdx == -1) {
-                break;
-            }
-            tokens[bestIdx] = bestId;
-            System.arraycopy(tokens, bestIdx + 2, tokens, bestIdx + 1, n - bestIdx - 2);
-            n--;
-        }
+        n = merge(tokens, n);
         if (eos) {
             tokens[n++] = this.eos;
         }
         return Arrays.copyOf(tokens, n);
+    }
+
+    /**
+     * Merges the adjacent pair whose concatenation is a piece with the highest score (the leftmost on ties) again and
+     * again until no pair merges, in place; returns the new length. The result is llama2.c's rescan-every-time loop,
+     * in O(n log n) rather than O(n²): the tokens are a doubly linked list and the candidate pairs a priority queue
+     * (highest score, then leftmost first), as SentencePiece and llama.cpp do it; a queued pair is stale, and
+     * skipped, once either of its tokens has merged with another neighbour.
+     */
+    private int merge(int[] tokens, int n) {
+        if (n < 2) return n;
+        int[] prev = new int[n], next = new int[n]; // the linked list over positions; -1 ends it
+        for (int i = 0; i < n; i++) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+        }
+        boolean[] gone = new boolean[n];
+        // a candidate: left position, right position, both tokens as queued, the merged id
+        java.util.PriorityQueue<int[]> queue = new java.util.PriorityQueue<>(Math.max(1, n), (a, b) -> {
+            int byScore = Float.compare(scores[b[4]], scores[a[4]]);
+            return byScore != 0 ? byScore : Integer.compare(a[0], b[0]);
+        });
+        for (int i = 0; i + 1 < n; i++) {
+            offer(queue, tokens, i, i + 1);
+        }
+        int left = n;
+        while (!queue.isEmpty()) {
+            int[] c = queue.poll();
+            int l = c[0], r = c[1];
+            if (gone[l] || gone[r] || next[l] != r || tokens[l] != c[2] || tokens[r] != c[3]) {
+                continue; // stale: one side has merged since
+            }
+            tokens[l] = c[4];
+            gone[r] = true;
+            next[l] = next[r];
+            if (next[r] >= 0) prev[next[r]] = l;
+            left--;
+            if (prev[l] >= 0) offer(queue, tokens, prev[l], l);
+            if (next[l] >= 0) offer(queue, tokens, l, next[l]);
+        }
+        int m = 0;
+        for (int i = 0; i >= 0; i = next[i]) {
+            tokens[m++] = tokens[i];
+        }
+        assert m == left;
+        return m;
+    }
+
+    /** Queues the pair at positions {@code l, r} if their concatenation is a piece that can merge. */
+    private void offer(java.util.PriorityQueue<int[]> queue, int[] tokens, int l, int r) {
+        Integer id = ids.get(key(pieces[tokens[l]]) + key(pieces[tokens[r]]));
+        if (id != null && scores[id] > -1e10f) { // llama2.c's loop starts from a best score of -1e10
+            queue.add(new int[] {l, r, tokens[l], tokens[r], id});
+        }
     }
 
     /** Appends the token of the character {@code bytes[start..end)}, or its bytes' fallback tokens. */
