@@ -59,6 +59,12 @@ public final class GgufModel {
         int modelContext = f.getInt(arch + ".context_length", 2048);
         float eps = (float) f.getDouble(arch + ".attention.layer_norm_rms_epsilon", 1e-5);
         double theta = f.getDouble(arch + ".rope.freq_base", 10000.0);
+        if (!(theta > 0) || Double.isInfinite(theta)) { // zero, negative, NaN and infinity make every angle 0 or NaN
+            throw f.error(arch + ".rope.freq_base = " + theta + " is not a finite positive number");
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw f.error(arch + ".attention.layer_norm_rms_epsilon = " + eps + " is not a finite number >= 0");
+        }
         GgufFile.TensorInfo emb = f.tensor("token_embd.weight");
         if (emb == null || emb.dims().length != 2) {
             throw f.error("token_embd.weight is missing or not 2-D");
