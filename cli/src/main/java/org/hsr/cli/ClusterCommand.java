@@ -314,9 +314,12 @@ final class ClusterCommand implements Runnable {
         @Option(names = "--name", description = "cluster name of an existing cluster (with --join)") String name;
         @Option(names = "--join", description = "HOST:PORT[,...] of an existing cluster") String join;
         @Option(names = "--json", description = "JSON file") Path json;
+        @Option(names = "--timeout", defaultValue = "60", description = "seconds to wait for a member of --join, or for "
+                + "the members started here (default ${DEFAULT-VALUE})") double timeout;
 
         @Override
         public Integer call() throws Exception {
+            if (!(timeout > 0 && timeout <= 3600)) throw new UsageException("--timeout must be in (0, 3600] s, got " + timeout);
             for (int[] x : new int[][] {{layers}, {heads}, {kvHeads}, {d}, {n}, {batch}, {blockSize}, {members}, {rounds}}) {
                 if (x[0] < 1) throw new UsageException("bench cluster sizes must be >= 1, got " + x[0]);
             }
@@ -334,7 +337,7 @@ final class ClusterCommand implements Runnable {
             }
             CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
             var o = new ClusterBench.Options(layers, heads, kvHeads, d, n, batch, blockSize, CliIO.elementType(kv),
-                    kind.equals("relu"), sel, members, rounds, name, joinList);
+                    kind.equals("relu"), sel, members, rounds, name, joinList, timeout);
             Map<String, Object> js = ClusterBench.run(o);
             new CliIO.Outputs().json(json, js).write();
             System.out.println(Json.toString(js));
