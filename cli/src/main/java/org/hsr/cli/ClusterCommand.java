@@ -139,12 +139,10 @@ final class ClusterCommand implements Runnable {
                 ShardedKvCache c = ShardedKvCache.create(hz, opt.cache, new KvShape(1, kvh, kvh, d, dv, type),
                         blockSize, AttentionConfig.softmax(false), null);
                 int start = c.length(0);
-                // a few MB per append call: bounded messages, and each call is retried on its own after a member loss
+                // a few MB per piece (bounded messages, each retried on its own after a member loss), one commit at
+                // the end: a put killed half-way commits nothing, and the same put again stores each row once
                 int step = Math.max(1, (4 << 20) / (kvh * (d + dv)));
-                for (int p = 0; p < n; p += step) {
-                    int m = Math.min(step, n - p);
-                    c.append(0, kf, p * kvh * d, vf, p * kvh * dv, m);
-                }
+                c.append(0, kf, 0, vf, 0, n, step);
                 System.out.printf("hsr cluster put: cache %s: appended %d positions at [%d, %d); %d positions, %s, "
                         + "on %d members%n", opt.cache, n, start, start + n, c.length(0), type.label(),
                         hz.getCluster().getMembers().size());
