@@ -29,7 +29,8 @@ final class ClusterBench {
     private ClusterBench() {}
 
     record Options(int layers, int heads, int kvHeads, int d, int n, int batch, int blockSize, ElementType kv,
-                   boolean relu, Selection selection, int members, int rounds, String name, List<String> join) {}
+                   boolean relu, Selection selection, int members, int rounds, String name, List<String> join,
+                   double timeout) {}
 
     static Map<String, Object> run(Options o) throws IOException {
         KvShape shape = KvShape.of(o.layers(), o.heads(), o.kvHeads(), o.d(), o.kv());
@@ -45,7 +46,7 @@ final class ClusterBench {
             for (int p : ports) join.add("127.0.0.1:" + p);
             for (int p : ports) members.add(ClusterSetup.startMember(name, "127.0.0.1", p, join));
         }
-        HazelcastInstance client = ClusterSetup.connect(name, join, 60_000);
+        HazelcastInstance client = ClusterSetup.connect(name, join, (long) (o.timeout() * 1000));
         List<KvCache> local = new ArrayList<>();
         try {
             // the same K and V (Gaussian, seed per sequence) appended to both, a layer at a time in 4096-position pieces

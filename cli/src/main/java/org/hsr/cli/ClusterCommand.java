@@ -139,12 +139,10 @@ final class ClusterCommand implements Runnable {
                 ShardedKvCache c = ShardedKvCache.create(hz, opt.cache, new KvShape(1, kvh, kvh, d, dv, type),
                         blockSize, AttentionConfig.softmax(false), null);
                 int start = c.length(0);
-                // a few MB per append call: bounded messages, and each call is retried on its own after a member loss
+                // a few MB per piece (bounded messages, each retried on its own after a member loss), one commit at
+                // the end: a put killed half-way commits nothing, and the same put again stores each row once
                 int step = Math.max(1, (4 << 20) / (kvh * (d + dv)));
-                for (int p = 0; p < n; p += step) {
-                    int m = Math.min(step, n - p);
-                    c.append(0, kf, p * kvh * d, vf, p * kvh * dv, m);
-                }
+                c.append(0, kf, 0, vf, 0, n, step);
                 System.out.printf("hsr cluster put: cache %s: appended %d positions at [%d, %d); %d positions, %s, "
                         + "on %d members%n", opt.cache, n, start, start + n, c.length(0), type.label(),
                         hz.getCluster().getMembers().size());
@@ -314,9 +312,12 @@ final class ClusterCommand implements Runnable {
         @Option(names = "--name", description = "cluster name of an existing cluster (with --join)") String name;
         @Option(names = "--join", description = "HOST:PORT[,...] of an existing cluster") String join;
         @Option(names = "--json", description = "JSON file") Path json;
+        @Option(names = "--timeout", defaultValue = "60", description = "seconds to wait for a member of --join, or for "
+                + "the members started here (default ${DEFAULT-VALUE})") double timeout;
 
         @Override
         public Integer call() throws Exception {
+            if (!(timeout > 0 && timeout <= 3600)) throw new UsageException("--timeout must be in (0, 3600] s, got " + timeout);
             for (int[] x : new int[][] {{layers}, {heads}, {kvHeads}, {d}, {n}, {batch}, {blockSize}, {members}, {rounds}}) {
                 if (x[0] < 1) throw new UsageException("bench cluster sizes must be >= 1, got " + x[0]);
             }
@@ -334,7 +335,7 @@ final class ClusterCommand implements Runnable {
             }
             CliIO.checkOutputs(List.of(), List.of(CliIO.named("--json", json)));
             var o = new ClusterBench.Options(layers, heads, kvHeads, d, n, batch, blockSize, CliIO.elementType(kv),
-                    kind.equals("relu"), sel, members, rounds, name, joinList);
+                    kind.equals("relu"), sel, members, rounds, name, joinList, timeout);
             Map<String, Object> js = ClusterBench.run(o);
             new CliIO.Outputs().json(json, js).write();
             System.out.println(Json.toString(js));

@@ -54,6 +54,14 @@ final class GenerateCommand implements Callable<Integer> {
     private int generate(ModelOptions.Loaded loaded, long s) throws Exception {
         AttentionBackend backend = options.backend(loaded);
         Generator generator = new Generator(loaded.model(), loaded.tokenizer());
+        // refuse an over-long prompt from its length alone, before tokenising it (one pass; the generator checks
+        // the exact count again)
+        int context = loaded.model().config().seqLen();
+        int atLeast = loaded.tokenizer().minTokens(prompt);
+        if (atLeast > context) {
+            throw new UsageException("prompt too long: at least " + atLeast + " tokens (with BOS) > model context "
+                    + context);
+        }
         // stream: the prompt as the tokenizer reads it back, then each token's bytes as it is sampled
         int[] promptTokens = loaded.tokenizer().encode(prompt);
         System.out.print(loaded.tokenizer().decode(promptTokens));
@@ -64,9 +72,13 @@ final class GenerateCommand implements Callable<Integer> {
         });
         System.out.println();
         System.out.flush();
+        Generation.Timing tm = g.timing();
         System.err.printf("hsr generate: %d tokens (%d from the prompt), %.1f tok/s%s%n", g.tokens().size(),
                 g.promptTokens(), g.tokPerS(), g.stats() == null ? ""
                         : String.format(", %.2f%% of visible keys kept", 100 * g.stats().keptFraction()));
+        System.err.printf("hsr generate: prompt %d tokens at %.1f tok/s (prefill), generated %d at %.1f tok/s "
+                + "(decode), attention %.0f%% of the time%n", tm.promptTokens(), tm.promptTokPerS(),
+                tm.generatedTokens(), tm.decodeTokPerS(), 100 * tm.attentionShare());
         if (json != null) {
             Map<String, Object> js = options.describe(loaded, g.stats());
             js.put("prompt", prompt);
@@ -79,6 +91,9 @@ final class GenerateCommand implements Callable<Integer> {
             js.put("generated_tokens", g.tokens().size() - g.promptTokens());
             js.put("text", g.text());
             js.put("tok_per_s", g.tokPerS());
+            js.put("prompt_tok_per_s", tm.promptTokPerS());
+            js.put("decode_tok_per_s", tm.decodeTokPerS());
+            js.put("attention_share", tm.attentionShare());
             new CliIO.Outputs().json(json, js).write();
         }
         return 0;

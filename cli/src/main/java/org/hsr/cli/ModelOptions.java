@@ -45,8 +45,8 @@ final class ModelOptions {
     Path tokenizer;
 
     @Option(names = "--context", paramLabel = "N",
-            description = "positions to size the KV cache for (default: the model's; GGUF models capped at "
-                    + GgufModel.DEFAULT_CONTEXT_CAP + ")")
+            description = "positions to size the KV cache for; may only lower the model's (default: the model's "
+                    + "seq_len or GGUF context_length)")
     Integer contextOption;
 
     /** {@code --context}, or 0 for the model's own. */

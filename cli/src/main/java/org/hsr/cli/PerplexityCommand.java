@@ -39,14 +39,19 @@ final class PerplexityCommand implements Callable<Integer> {
         AttentionBackend backend = options.backend(loaded);
         Perplexity.Result r = Perplexity.teacherForced(loaded.model(), loaded.tokenizer(), s, backend);
 
-        System.out.printf("hsr perplexity: %d tokens, mean NLL %.4f nats/token, perplexity %.4f%n", r.tokens(),
+        System.out.printf("hsr perplexity: %d tokens, mean NLL %.6f nats/token, perplexity %.4f%n", r.tokens(),
                 r.meanNll(), r.perplexity());
+        System.out.printf("hsr perplexity: %.2f s, %.1f prompt tok/s (prefill), attention %.0f%% of the time%n",
+                r.seconds(), r.tokPerS(), 100 * r.attentionShare());
         if (json != null) {
             Map<String, Object> js = options.describe(loaded, r.stats());
             js.put("text_file", text.toString());
             js.put("tokens", r.tokens());
             js.put("mean_nll", r.meanNll());
             js.put("perplexity", r.perplexity());
+            js.put("seconds", r.seconds());
+            js.put("prompt_tok_per_s", r.tokPerS());
+            js.put("attention_share", r.attentionShare());
             new CliIO.Outputs().json(json, js).write();
         }
         return 0;

@@ -192,6 +192,56 @@ class ClusterCommandsTest {
         assertTrue(err.startsWith("hsr: error: no member of cluster 'nobody-here' answered"), err);
     }
 
+    /**
+     * Issue 24 items 7 and 24: an address that accepts the connection and never answers held a client for 62 s
+     * whatever --timeout said (the authentication waits for the heartbeat timeout), and bench waited a fixed 60 s.
+     */
+    @Test
+    void aSilentAddressFailsWithinTheTimeout() throws Exception {
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            String at = "127.0.0.1:" + silent.getLocalPort(); // the kernel completes the handshake; nobody answers
+            long t0 = System.nanoTime();
+            Process p = new ProcessBuilder(java("cluster", "info", "--name", "silent", "--join", at, "--cache", "c",
+                    "--timeout", "2")).start();
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertEquals(1, p.exitValue(), err);
+            assertEquals(1, err.strip().lines().count(), "one line: " + err);
+            assertTrue(err.startsWith("hsr: error: no member of cluster 'silent' answered at " + at + " within 2.0 s"), err);
+            assertTrue(seconds < 20, "exited after " + seconds + " s (a JVM start and 2 s)");
+
+            t0 = System.nanoTime();
+            CliRun bench = CliRun.run("cluster", "bench", "--name", "silent", "--join", at, "--timeout", "2", "--n", "64");
+            seconds = (System.nanoTime() - t0) / 1e9;
+            assertFails(1, bench, "within 2.0 s");
+            assertTrue(seconds < 10, "bench gave up after " + seconds + " s");
+            assertFails(2, CliRun.run("cluster", "bench", "--timeout", "0"), "--timeout");
+        }
+    }
+
+    /**
+     * Issue 24 item 23: serve with a port in use, an unknown host or an address of another machine printed a
+     * Hazelcast SEVERE line, exit 1, the exception's class name, or "port in use" for the foreign address.
+     */
+    @Test
+    void serveRefusesABadHostOrABusyPortInOneLine() throws Exception {
+        try (java.net.ServerSocket busy = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            String port = Integer.toString(busy.getLocalPort()), self = "127.0.0.1:" + port;
+            CliRun r = CliRun.run("cluster", "serve", "--name", "bad-serve", "--port", port, "--join", self);
+            assertFails(2, r, "--port " + port + " is in use");
+            r = CliRun.run("cluster", "serve", "--name", "bad-serve", "--port", port, "--join", self, "--host",
+                    "no.such.host.invalid");
+            assertFails(2, r, "--host no.such.host.invalid is not a known host");
+            assertFalse(r.err().contains("Exception"), r.err());
+            int free = ClusterSetup.freePorts(1)[0];
+            r = CliRun.run("cluster", "serve", "--name", "bad-serve", "--port", Integer.toString(free), "--join",
+                    "192.0.2.1:" + free, "--host", "192.0.2.1"); // TEST-NET-1: never this machine's
+            assertFails(2, r, "is not an address of this machine");
+            assertFalse(r.err().contains("in use"), r.err());
+        }
+    }
+
     @Test
     void serveJoinsPrintsReadyAndItsLossLosesNothing() throws Exception {
         SplittableRandom r = new SplittableRandom(33);

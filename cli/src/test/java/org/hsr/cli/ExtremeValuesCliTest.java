@@ -61,6 +61,33 @@ class ExtremeValuesCliTest {
         assertFalse(Files.exists(tmp.resolve("r.ids.npy")));
     }
 
+    /**
+     * Issue 24 item 4: values of 2.5e38 (the answer, their average, fits in fp32) overflowed the fp32 value sums of
+     * softmax (dense and hsr) and dense ReLU, which wrote Infinity with exit 0; only hsr ReLU refused. Every mode and
+     * storage now refuses with exit 2 and writes nothing.
+     */
+    @Test
+    void valuesNearTheFloatRangeAreRefusedByEveryMode() throws Exception {
+        SplittableRandom r = new SplittableRandom(24);
+        int n = 64, d = 16;
+        float[] q = new float[4 * d], k = new float[n * d], v = new float[n * d];
+        for (int i = 0; i < q.length; i++) q[i] = (float) r.nextGaussian();
+        for (int i = 0; i < k.length; i++) k[i] = 0.01f * (float) r.nextGaussian();
+        java.util.Arrays.fill(v, 2.5e38f);
+        String qp = npy("q.npy", q, 4, d), kp = npy("k.npy", k, n, d), vp = npy("v.npy", v, n, d);
+        Path o = tmp.resolve("o.npy");
+        for (String[] how : new String[][] {{"softmax", "dense"}, {"softmax", "hsr"}, {"relu", "dense"}, {"relu", "hsr"}}) {
+            for (String kv : new String[] {"fp32", "bf16"}) {
+                CliRun run = CliRun.run("attend", "--q", qp, "--k", kp, "--v", vp, "--out", o.toString(), "--kind",
+                        how[0], "--mode", how[1], "--bias", "-1", "--kv", kv);
+                String what = String.join(" ", how) + " " + kv + ": " + run.out() + run.err();
+                assertEquals(2, run.code(), what);
+                assertTrue(run.err().startsWith("hsr: error: attention output overflows fp32"), what);
+                assertFalse(Files.exists(o), what);
+            }
+        }
+    }
+
     /** keys_touched_frac read 1.5 when an epsilon row fell back to dense after a walk: now each key counts once. */
     @Test
     void keysTouchedFractionIsAtMostOneOnFallbackRows() throws Exception {

@@ -118,4 +118,47 @@ class GgufCommandsTest {
         r = CliRun.run("convert", "--type", "q5_k", "--out", tmp.resolve("y.gguf").toString());
         assertEquals(2, r.code());
     }
+
+    /** A copy of {@code model} whose tensor {@code name} is stated as GGML type {@code type} in the header. */
+    static Path relabelled(Path model, String name, int type, Path out) throws Exception {
+        byte[] b = Files.readAllBytes(model);
+        byte[] key = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int at = -1;
+        search:
+        for (int i = 0; i + key.length <= b.length; i++) {
+            for (int j = 0; j < key.length; j++) {
+                if (b[i + j] != key[j]) continue search;
+            }
+            at = i + key.length; // the tensor info: uint32 n_dims, uint64 ne[n_dims], uint32 type, uint64 offset
+            break;
+        }
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int nDims = buf.getInt(at);
+        int typeAt = at + 4 + 8 * nDims;
+        assertEquals(8, buf.getInt(typeAt), "the fixture's tensor is Q8_0");
+        buf.putInt(typeAt, type);
+        Files.write(out, b);
+        return out;
+    }
+
+    @Test
+    void aQ8TensorRelabelledQ4IsRefusedWithTheFileAndTheTensorNamed() throws Exception {
+        Path bad = relabelled(q8, "blk.0.attn_q.weight", 2, tmp.resolve("relabelled.gguf"));
+        Path text = tmp.resolve("r.txt");
+        Files.writeString(text, "Once upon a time, there was a little girl.");
+        for (String[] args : new String[][] {{"generate", "--steps", "5"}, {"perplexity", "--text", text.toString()},
+                {"info"}}) {
+            String[] all = java.util.Arrays.copyOf(args, args.length + 2);
+            all[args.length] = "--model";
+            all[args.length + 1] = bad.toString();
+            CliRun r = CliRun.run(all);
+            assertEquals(1, r.code(), args[0] + ": " + r.out() + r.err());
+            assertEquals("", r.out(), args[0]);
+            String err = r.err().strip();
+            assertFalse(err.contains("\n"), err);
+            assertTrue(err.startsWith("hsr: error: GGUF file " + bad + ": tensor \"blk.0.attn_q.weight\" is Q4_0 "),
+                    err);
+            assertTrue(err.contains("not of its stated type"), err);
+        }
+    }
 }

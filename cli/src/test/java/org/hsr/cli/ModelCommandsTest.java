@@ -40,6 +40,15 @@ class ModelCommandsTest {
         assertEquals(1, js.get("tokens").get(0).asInt());
         assertEquals(403, js.get("tokens").get(1).asInt());
         assertTrue(js.get("tok_per_s").asDouble() > 0);
+        // prefill and decode rates: their times add up to the whole run's (40 positions: BOS and 39 generated; the
+        // 40th generated token is sampled, never run)
+        double prefill = js.get("prompt_tok_per_s").asDouble(), decode = js.get("decode_tok_per_s").asDouble();
+        assertTrue(prefill > 0 && decode > 0, jsonText);
+        double total = 40 / js.get("tok_per_s").asDouble();
+        assertEquals(total, 1 / prefill + 40 / decode, 1e-9 * total, jsonText);
+        double share = js.get("attention_share").asDouble();
+        assertTrue(share > 0 && share < 1, jsonText);
+        assertTrue(r.err().contains("(prefill)") && r.err().contains("(decode)"), r.err());
         assertEquals(1.0, js.get("kept_frac_mean").asDouble());
         assertTrue(r.out().startsWith("Once upon a time, there was a little girl named Lily."), r.out());
     }
@@ -82,7 +91,15 @@ class ModelCommandsTest {
         assertEquals(44, js.get("tokens").asInt());
         assertEquals(0.3241, js.get("mean_nll").asDouble(), 1e-3);
         assertEquals(Math.exp(js.get("mean_nll").asDouble()), js.get("perplexity").asDouble(), 1e-9);
-        assertTrue(r.out().contains("44 tokens, mean NLL 0.3241 nats/token"), r.out());
+        assertTrue(r.out().contains(String.format("44 tokens, mean NLL %.6f nats/token",
+                js.get("mean_nll").asDouble())), r.out());
+        // the prefill rate is the 44 positions over the run's time; attention is part of that time
+        double seconds = js.get("seconds").asDouble();
+        assertTrue(seconds > 0, r.out());
+        assertEquals(44 / seconds, js.get("prompt_tok_per_s").asDouble(), 1e-9 * (44 / seconds));
+        double share = js.get("attention_share").asDouble();
+        assertTrue(share > 0 && share < 1, r.out());
+        assertTrue(r.out().contains("prompt tok/s (prefill)"), r.out());
     }
 
     @Test
@@ -146,6 +163,16 @@ class ModelCommandsTest {
         assertTrue(r.err().startsWith("hsr: error: prompt too long: "), r.err());
         assertTrue(r.err().strip().endsWith("> model context 512"), r.err());
         assertFalse(r.err().contains("Exception"), r.err());
+
+        // a prompt far over the context is refused from its length, before it is tokenised: 16 MB in well under
+        // the time its tokenisation takes
+        String huge = "Once upon a time, there was a little girl named Lily. ".repeat(300_000);
+        long t0 = System.nanoTime();
+        r = run("generate", "--prompt", huge, "--steps", "5");
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("hsr: error: prompt too long: at least "), r.err());
+        assertTrue(seconds < 5, "refused after " + seconds + " s");
 
         Path text = tmp.resolve("long.txt");
         Files.writeString(text, longPrompt);

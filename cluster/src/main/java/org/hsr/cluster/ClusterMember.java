@@ -23,11 +23,47 @@ public final class ClusterMember {
     /** Starts the member and prints its ready line. */
     public static HazelcastInstance serve(String name, String host, int port, List<String> join) {
         ClusterSetup.checkPort(port, "--port");
-        HazelcastInstance hz = ClusterSetup.startMember(name, bindHost(host, join), port, join);
+        String bind = bindHost(host, join);
+        checkBind(bind, port);
+        HazelcastInstance hz = ClusterSetup.startMember(name, bind, port, join);
         System.out.println("hsr cluster serve: member " + hz.getCluster().getLocalMember().getAddress() + " of cluster '"
                 + name + "' ready (" + hz.getCluster().getMembers().size() + " members)");
         System.out.flush();
         return hz;
+    }
+
+    /**
+     * Refuses, before Hazelcast starts (which would log a SEVERE line and name its exception), a {@code host} that
+     * does not resolve or is not an address of this machine, and a {@code port} already in use there: one
+     * {@link IllegalArgumentException} each (exit 2 in the CLI). {@code host} null: every interface.
+     */
+    static void checkBind(String host, int port) {
+        java.net.InetAddress addr = null;
+        if (host != null) {
+            try {
+                addr = java.net.InetAddress.getByName(host);
+            } catch (java.net.UnknownHostException e) {
+                throw new IllegalArgumentException("--host " + host + " is not a known host name or address");
+            }
+            try {
+                if (!addr.isAnyLocalAddress() && java.net.NetworkInterface.getByInetAddress(addr) == null) {
+                    throw new IllegalArgumentException("--host " + host + " (" + addr.getHostAddress()
+                            + ") is not an address of this machine");
+                }
+            } catch (java.net.SocketException e) {
+                // the interfaces cannot be listed: let the bind below decide
+            }
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+            s.setReuseAddress(true); // as Hazelcast binds: a port in TIME_WAIT is free
+            s.bind(new java.net.InetSocketAddress(addr, port));
+        } catch (java.net.BindException e) {
+            throw new IllegalArgumentException("--port " + port + " is in use on " + (host == null ? "this machine" : host)
+                    + " (" + e.getMessage() + ")");
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot listen on " + (host == null ? "" : host) + ":" + port + ": "
+                    + e.getMessage());
+        }
     }
 
     public static void main(String[] args) throws InterruptedException {

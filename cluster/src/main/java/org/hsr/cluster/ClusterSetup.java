@@ -11,6 +11,10 @@ import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -72,6 +76,11 @@ public final class ClusterSetup {
     /**
      * Connects a client; throws {@link NoClusterException} when no member answers within {@code timeoutMillis}.
      * Operations are redone after a connection loss: every operation of a sharded cache is idempotent.
+     *
+     * <p>The deadline holds whatever the address does: Hazelcast's cluster-connect timeout bounds the retries, but
+     * one attempt on an address that accepts the TCP connection and never answers waits for the authentication,
+     * which the client bounds by its heartbeat timeout (60 s). So the client starts on its own thread and this waits
+     * at most {@code timeoutMillis}; a client that connects after the deadline is shut down.
      */
     public static HazelcastInstance connect(String cluster, List<String> join, long timeoutMillis) {
         quietLogging(Level.SEVERE); // a client's failures reach its caller as exceptions; its retries are no news
@@ -79,14 +88,35 @@ public final class ClusterSetup {
         c.setClusterName(cluster);
         c.setProperty("hazelcast.phone.home.enabled", "false");
         c.setProperty("hazelcast.logging.type", "jdk");
-        c.getNetworkConfig().setAddresses(new ArrayList<>(join)).setRedoOperation(true);
+        c.getNetworkConfig().setAddresses(new ArrayList<>(join)).setRedoOperation(true)
+                .setConnectionTimeout((int) Math.min(timeoutMillis, 5000));
         c.getConnectionStrategyConfig().getConnectionRetryConfig().setClusterConnectTimeoutMillis(timeoutMillis)
                 .setInitialBackoffMillis(200).setMaxBackoffMillis(1000);
+        CompletableFuture<HazelcastInstance> client = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("hsr-cluster-connect").start(() -> {
+            try {
+                HazelcastInstance hz = HazelcastClient.newHazelcastClient(c);
+                if (!client.complete(hz)) hz.shutdown(); // past the deadline: nobody will use it
+            } catch (Throwable t) {
+                client.completeExceptionally(t);
+            }
+        });
+        NoClusterException none = new NoClusterException("no member of cluster '" + cluster + "' answered at "
+                + String.join(",", join) + " within " + timeoutMillis / 1000.0 + " s");
         try {
-            return HazelcastClient.newHazelcastClient(c);
-        } catch (IllegalStateException e) {
-            throw new NoClusterException("no member of cluster '" + cluster + "' answered at " + String.join(",", join)
-                    + " within " + timeoutMillis / 1000.0 + " s");
+            return client.get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            if (client.completeExceptionally(none)) throw none;
+            return client.join(); // it connected just now
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IllegalStateException) throw none;
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error r) throw r;
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            client.completeExceptionally(none);
+            throw none;
         }
     }
 

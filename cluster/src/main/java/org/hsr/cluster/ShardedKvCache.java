@@ -134,7 +134,19 @@ public final class ShardedKvCache {
      * a caller error nothing is appended.
      */
     public void append(int layer, float[] k, int kOff, float[] v, int vOff, int positions) {
+        append(layer, k, kOff, v, vOff, positions, Integer.MAX_VALUE);
+    }
+
+    /**
+     * {@link #append(int, float[], int, float[], int, int)} sent in pieces of at most {@code piece} positions (bounded
+     * messages: each piece's blocks at once, then the next piece), committed once at the end: all or nothing. A
+     * writer that dies half-way leaves the committed length as it was (its rows past it are never read, and are
+     * replaced by the next append); the same append run again finds the rows it already stored and stores nothing
+     * twice (exactly once).
+     */
+    public void append(int layer, float[] k, int kOff, float[] v, int vOff, int positions, int piece) {
         checkLayer(layer);
+        if (piece < 1) throw new IllegalArgumentException("piece must be >= 1, got " + piece);
         if (positions < 0) throw new IllegalArgumentException("positions must be >= 0, got " + positions);
         int kw = shape.keyWidth(), vw = shape.valueWidth();
         checkRange("k", k, kOff, (long) positions * kw);
@@ -150,19 +162,23 @@ public final class ShardedKvCache {
         if ((long) start + positions > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("layer " + layer + " would exceed 2^31-1 positions");
         }
-        // rows to their blocks, all blocks at once
-        List<CompletableFuture<Integer>> done = new ArrayList<>();
-        for (int p = 0; p < positions; ) {
-            int pos = start + p, block = pos / blockSize, at = pos % blockSize;
-            int n = Math.min(positions - p, blockSize - at);
-            float[] kb = java.util.Arrays.copyOfRange(kr, p * kw, (p + n) * kw);
-            float[] vb = java.util.Arrays.copyOfRange(vr, p * vw, (p + n) * vw);
-            done.add(blocks.submitToKey(BlockOps.key(name, layer, block), new BlockOps.Append(meta, at, kb, vb, n))
-                    .toCompletableFuture());
-            p += n;
+        // rows to their blocks, piece by piece, each piece's blocks at once; nothing is committed yet
+        for (int from = 0; from < positions; ) {
+            int to = (int) Math.min(positions, (long) from + piece);
+            List<CompletableFuture<Integer>> done = new ArrayList<>();
+            for (int p = from; p < to; ) {
+                int pos = start + p, block = pos / blockSize, at = pos % blockSize;
+                int n = Math.min(to - p, blockSize - at);
+                float[] kb = java.util.Arrays.copyOfRange(kr, p * kw, (p + n) * kw);
+                float[] vb = java.util.Arrays.copyOfRange(vr, p * vw, (p + n) * vw);
+                done.add(blocks.submitToKey(BlockOps.key(name, layer, block), new BlockOps.Append(meta, at, kb, vb, n))
+                        .toCompletableFuture());
+                p += n;
+            }
+            join(done);
+            from = to;
         }
-        join(done);
-        // then the committed length: attention sees the new positions from here on
+        // then the committed length, once: attention sees the new positions from here on
         caches.executeOnKey(name, new CacheMeta.Advance(layer, start, start + positions));
     }
 

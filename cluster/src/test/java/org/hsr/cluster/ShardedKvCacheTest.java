@@ -196,6 +196,41 @@ class ShardedKvCacheTest {
         assertEquals(3, client.getCluster().getMembers().size());
     }
 
+    /**
+     * Issue 24 item 8: a put sent in pieces committed each piece, so a writer that died half-way left part of its
+     * rows committed, and the same put run again appended all of them after those. Now the pieces are stored, then
+     * committed once: a writer that fails half-way (here: a block of another shape where its 4th piece goes) commits
+     * nothing, and the same put again lands every row once.
+     */
+    @Test
+    @Order(4)
+    void aPutThatFailsHalfWayCommitsNothingAndTheSamePutAgainLandsOnce() {
+        KvShape shape = new KvShape(1, 1, 1, 8, 8, ElementType.FP32);
+        AttentionConfig cfg = AttentionConfig.relu(1, 0f, false);
+        ShardedKvCache c = ShardedKvCache.create(client, "half", shape, 16, cfg, null);
+        SplittableRandom r = new SplittableRandom(10);
+        int n = 100;
+        float[] k = Reference.gaussian(r, n * shape.keyWidth(), 1), v = Reference.gaussian(r, n * shape.valueWidth(), 1);
+        IMap<String, KvBlock> blocks = client.getMap(ClusterSetup.BLOCKS);
+        String blocker = BlockOps.key("half", 0, 4); // positions 64..79: the 4th piece of 20
+        blocks.put(blocker, new KvBlock(ElementType.FP32, 1, 4, 4, 16));
+        assertThrows(RuntimeException.class, () -> c.append(0, k, 0, v, 0, n, 20));
+        assertEquals(0, c.length(0), "nothing of a failed put is committed");
+        assertTrue(blocks.containsKey(BlockOps.key("half", 0, 0)), "its first pieces were stored, uncommitted");
+        blocks.remove(blocker);
+        c.append(0, k, 0, v, 0, n, 20); // the same put again
+        assertEquals(n, c.length(0));
+        float[] q = Reference.gaussian(r, shape.queryWidth(), 1), want = new float[shape.outputWidth()],
+                got = new float[shape.outputWidth()];
+        try (KvCache local = KvCache.builder(shape).attention(cfg).build()) {
+            local.append(0, k, 0, v, 0, n);
+            local.attend(0, q, 0, want, 0);
+        }
+        c.attend(0, q, 0, got, 0);
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-5 * Math.max(1, Math.abs(want[i])));
+        assertEquals(n, c.info().members().values().stream().mapToLong(ShardedKvCache.Info.Member::positions).sum());
+    }
+
     @Test
     @Order(5)
     void badRequestsFailAloneAndEveryMemberStays() {

@@ -69,8 +69,14 @@ public final class StoredDenseAttention {
             r += n;
         }
         for (int i = 0; i < group; i++) {
-            if (sum[i] > 0) rows.finishValues(acc, i * al, (float) (1 / sum[i]), out, outOff + i * dv);
-            else Arrays.fill(out, outOff + i * dv, outOff + (i + 1) * dv, 0f);
+            if (sum[i] > 0) {
+                rows.finishValues(acc, i * al, (float) (1 / sum[i]), out, outOff + i * dv);
+                // values near the float range overflow the fp32 value sums: refused as the other paths do, never
+                // returned as Infinity
+                DenseAttention.checkFinite(out, outOff + i * dv, dv);
+            } else {
+                Arrays.fill(out, outOff + i * dv, outOff + (i + 1) * dv, 0f);
+            }
             if (logWeight != null) {
                 // the sum is relative to top: exp(M) for softmax, R^α for ReLU
                 double lt = cfg.kind() == AttentionConfig.Kind.SOFTMAX ? top[i] : cfg.alpha() * Math.log(top[i]);

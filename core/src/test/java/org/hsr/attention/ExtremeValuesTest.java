@@ -115,4 +115,37 @@ class ExtremeValuesTest {
         assertThrows(IllegalArgumentException.class, () -> dense(in, cfg));
         assertThrows(IllegalArgumentException.class, () -> hsr(in, cfg));
     }
+
+    /**
+     * The same through the engine cache (its dense path, and softmax HSR without a selection, which is that path):
+     * two values of 3e38 summed in fp32 overflowed and the row came out as Infinity with no error. Near the range
+     * (two values of 1e38, whose sum fits) the answer is the reference's.
+     */
+    @Test
+    void cachedValueSumsBeyondTheFloatRangeAreRefused() {
+        org.hsr.kv.KvShape shape = new org.hsr.kv.KvShape(1, 1, 1, 1, 1, org.hsr.store.ElementType.FP32);
+        for (AttentionConfig cfg : new AttentionConfig[] {AttentionConfig.softmax(true), AttentionConfig.relu(1, 0f, true)}) {
+            for (org.hsr.kv.KvCache.Method method : org.hsr.kv.KvCache.Method.values()) {
+                for (float value : new float[] {3e38f, 1e38f}) {
+                    AttentionInput in = AttentionInput.singleHead(new float[] {1}, new float[] {1, 1},
+                            new float[] {value, value}, 1, 2, 1, 1);
+                    double expected = DenseReference.attend(in, cfg.withScale(1f))[0];
+                    assertEquals(value, expected, 1e-6 * value);
+                    try (org.hsr.kv.KvCache cache = org.hsr.kv.KvCache.builder(shape).attention(cfg).method(method)
+                            .build()) {
+                        cache.append(0, new float[] {1, 1}, 0, new float[] {value, value}, 0, 2);
+                        float[] out = new float[1];
+                        String what = cfg.kind() + " " + method + " " + value;
+                        if (value == 3e38f) {
+                            var e = assertThrows(IllegalArgumentException.class, () -> cache.attend(0, new float[] {1}, 0, out, 0), what);
+                            assertTrue(e.getMessage().contains("overflows fp32"), e.getMessage());
+                        } else {
+                            cache.attend(0, new float[] {1}, 0, out, 0);
+                            assertEquals(expected, out[0], 1e-6 * value, what);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -90,6 +90,7 @@ public final class Generator {
         int generated = 0;
         int pos = 0;
         long start = System.nanoTime();
+        long promptEnd = -1; // when the prompt's last forward pass ended
         while (pos < seqLen) {
             boolean inPrompt = pos + 1 < promptTokens.length;
             if (!inPrompt && generated == steps) {
@@ -97,6 +98,9 @@ public final class Generator {
             }
             // forward the transformer to get logits for the next token
             float[] logits = transformer.forward(token, pos);
+            if (pos + 1 == promptTokens.length) {
+                promptEnd = System.nanoTime();
+            }
             // advance: force the next prompt token, else sample
             int next;
             if (inPrompt) {
@@ -114,9 +118,13 @@ public final class Generator {
             token = next;
             pos++;
         }
-        double seconds = (System.nanoTime() - start) / 1e9;
+        long end = System.nanoTime();
+        double seconds = (end - start) / 1e9;
         double tokPerS = pos > 0 && seconds > 0 ? pos / seconds : 0;
+        if (promptEnd < 0) promptEnd = end;
+        Generation.Timing timing = new Generation.Timing(Math.min(pos, promptTokens.length), (promptEnd - start) / 1e9,
+                generated, (end - promptEnd) / 1e9, seconds > 0 ? transformer.attentionNanos() / 1e9 / seconds : 0);
         return new Generation(List.copyOf(tokens), promptTokens.length, tokenizer.decode(tokens), tokPerS,
-                backend.stats());
+                backend.stats(), timing);
     }
 }

@@ -17,8 +17,17 @@ public final class Perplexity {
      * @param meanNll    mean negative log-likelihood per predicted token, nats
      * @param perplexity {@code exp(meanNll)}
      * @param stats      the attention backend's statistics for the sequence, or null if it does not count
+     * @param seconds    wall time of the forward passes and the loss
+     * @param attentionShare the fraction of {@code seconds} spent in attention (append and attend), 0..1
      */
-    public record Result(int tokens, double meanNll, double perplexity, AttentionStats stats) {}
+    public record Result(int tokens, double meanNll, double perplexity, AttentionStats stats, double seconds,
+                         double attentionShare) {
+
+        /** Positions run per second: the prompt (prefill) rate, one forward pass per predicted token. */
+        public double tokPerS() {
+            return seconds > 0 ? tokens / seconds : 0;
+        }
+    }
 
     /**
      * Scores {@code tokens[1..]} given their prefixes: position {@code p} reads {@code tokens[p]} and is scored on
@@ -45,6 +54,7 @@ public final class Perplexity {
         }
         Transformer transformer = new Transformer(model, backend);
         double nllSum = 0;
+        long start = System.nanoTime();
         for (int pos = 0; pos + 1 < tokens.length; pos++) {
             float[] logits = transformer.forward(tokens[pos], pos);
             int target = tokens[pos + 1];
@@ -55,7 +65,9 @@ public final class Perplexity {
             nllSum += logSumExp(logits) - logits[target]; // -log softmax(logits)[target]
         }
         double meanNll = nllSum / (tokens.length - 1);
-        return new Result(tokens.length - 1, meanNll, Math.exp(meanNll), backend.stats());
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return new Result(tokens.length - 1, meanNll, Math.exp(meanNll), backend.stats(), seconds,
+                seconds > 0 ? transformer.attentionNanos() / 1e9 / seconds : 0);
     }
 
     /**

@@ -50,12 +50,13 @@ public final class Tokenizer implements TextTokenizer {
     private final Map<String, Integer> ids;   // piece bytes as an ISO-8859-1 string (one char per byte) -> id
     private final int bos, eos;               // the start and end tokens (-1: none)
     private final boolean addBos;             // whether encode() starts with BOS
+    private final boolean addSpacePrefix;     // whether encode() puts a space before a non-empty text
     private final int[] byteTokens;           // (256) the id of <0xXX> for byte XX
     private final boolean[] control;          // (vocabSize) tokens that produce no text
     private final int[] stops;                // tokens that end generation
 
     private Tokenizer(String source, byte[][] pieces, float[] scores, int maxTokenLength, int bos, int eos,
-                      boolean addBos, int[] byteTokens, boolean[] control, int[] stops) {
+                      boolean addBos, boolean addSpacePrefix, int[] byteTokens, boolean[] control, int[] stops) {
         this.source = source;
         this.pieces = pieces;
         this.scores = scores;
@@ -63,6 +64,7 @@ public final class Tokenizer implements TextTokenizer {
         this.bos = bos;
         this.eos = eos;
         this.addBos = addBos;
+        this.addSpacePrefix = addSpacePrefix;
         this.byteTokens = byteTokens;
         this.control = control;
         this.stops = stops;
@@ -79,7 +81,7 @@ public final class Tokenizer implements TextTokenizer {
         boolean[] control = new boolean[pieces.length];
         control[BOS] = true;
         control[EOS] = true;
-        return new Tokenizer(source, pieces, scores, maxTokenLength, BOS, EOS, true, byteTokens, control,
+        return new Tokenizer(source, pieces, scores, maxTokenLength, BOS, EOS, true, true, byteTokens, control,
                 new int[] {BOS});
     }
 
@@ -93,34 +95,38 @@ public final class Tokenizer implements TextTokenizer {
      * @param bos        the BOS id (-1: none)
      * @param eos        the EOS id (-1: none)
      * @param addBos     whether encode() starts with BOS
+     * @param addSpacePrefix whether encode() puts a space before a non-empty text (SentencePiece's
+     *                   {@code add_dummy_prefix}; GGUF {@code tokenizer.ggml.add_space_prefix}); decode() then drops
+     *                   the leading space of the first piece after BOS
      * @param stops      ids that end generation (EOS, end-of-turn)
      * @throws ModelFormatException if a byte token {@code <0xXX>} is missing or the arrays disagree in length
      */
     public static Tokenizer sentencePiece(String source, String[] pieces, float[] scores, boolean[] control, int bos,
-                                          int eos, boolean addBos, int[] stops) throws ModelFormatException {
+                                          int eos, boolean addBos, boolean addSpacePrefix, int[] stops)
+            throws ModelFormatException {
         String what = "tokenizer of " + source;
         if (scores.length != pieces.length || control.length != pieces.length) {
             throw new ModelFormatException(what + ": " + pieces.length + " tokens but " + scores.length
                     + " scores and " + control.length + " token types");
         }
         byte[][] bytes = new byte[pieces.length][];
-        int maxLen = 1;
-        for (int i = 0; i < pieces.length; i++) {
-            bytes[i] = pieces[i].replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
-            maxLen = Math.max(maxLen, bytes[i].length);
-        }
+        int maxLen = 1; // the most text bytes one token can stand for: byte and control tokens stand for at most one
         int[] byteTokens = new int[256];
         Arrays.fill(byteTokens, -1);
         for (int i = 0; i < pieces.length; i++) {
             String p = pieces[i];
+            bytes[i] = p.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            boolean isByte = false;
             if (p.length() == 6 && p.startsWith("<0x") && p.endsWith(">")) {
                 try {
                     int b = Integer.parseInt(p.substring(3, 5), 16);
                     if (byteTokens[b] < 0) byteTokens[b] = i;
+                    isByte = true;
                 } catch (NumberFormatException ignored) {
                     // an ordinary piece that looks like one
                 }
             }
+            if (!isByte && !control[i] && i != bos && i != eos) maxLen = Math.max(maxLen, bytes[i].length);
         }
         for (int b = 0; b < 256; b++) {
             if (byteTokens[b] < 0) {
@@ -137,7 +143,8 @@ public final class Tokenizer implements TextTokenizer {
         boolean[] noText = control.clone();
         if (bos >= 0) noText[bos] = true;
         if (eos >= 0) noText[eos] = true;
-        return new Tokenizer(source, bytes, scores.clone(), maxLen, bos, eos, addBos && bos >= 0, byteTokens, noText,
+        return new Tokenizer(source, bytes, scores.clone(), maxLen, bos, eos, addBos && bos >= 0, addSpacePrefix, byteTokens,
+                noText,
                 stops.clone());
     }
 
@@ -253,7 +260,10 @@ public final class Tokenizer implements TextTokenizer {
         return pieces.length;
     }
 
-    /** Longest piece in bytes ({@code max_token_length} of the file). */
+    /**
+     * Longest piece in bytes ({@code max_token_length} of a llama2.c file; for a GGUF vocabulary the most text bytes
+     * one token stands for, byte and control tokens counting as one).
+     */
     public int maxTokenLength() {
         return maxTokenLength;
     }
@@ -272,12 +282,13 @@ public final class Tokenizer implements TextTokenizer {
 
     /**
      * A lower bound on {@code encode(text).length} that costs one pass over the text: BOS plus the UTF-8 bytes (with
-     * the leading space) over the longest piece. Lets callers refuse an over-long text before the quadratic merges.
+     * the leading space) over the longest piece. Lets callers refuse an over-long text before encoding it.
      */
     @Override
     public int minTokens(String text) {
         int bytes = utf8Length(text);
-        return bytes == 0 ? 1 : (addBos ? 1 : 0) + (bytes + 1 + maxTokenLength - 1) / maxTokenLength;
+        int prefix = addSpacePrefix ? 1 : 0;
+        return bytes == 0 ? 1 : (addBos ? 1 : 0) + (bytes + prefix + maxTokenLength - 1) / maxTokenLength;
     }
 
     private static int utf8Length(String s) {
@@ -323,8 +334,8 @@ public final class Tokenizer implements TextTokenizer {
         if (bos) {
             tokens[n++] = this.bos;
         }
-        // add_dummy_prefix: SentencePiece prepends a space to non-empty text
-        if (bytes.length > 0) {
+        // add_dummy_prefix: SentencePiece prepends a space to non-empty text (unless the vocabulary says not to)
+        if (addSpacePrefix && bytes.length > 0) {
             n = appendCharacter(tokens, n, new byte[] {' '}, 0, 1);
         }
         // one token per UTF-8 character: a lead byte starts a character, continuation bytes (10xxxxxx) extend it,
@@ -338,30 +349,65 @@ public final class Tokenizer implements TextTokenizer {
             n = appendCharacter(tokens, n, bytes, start, end);
             start = end;
         }
-        // merge the best consecutive pair again and again until none merges
-        while (true) {
-            float bestScore = -1e10f;
-            int bestId = -1;
-            int bestIdx = -1;
-            for (int i = 0; i < n - 1; i++) {
-                Integer id = ids.get(key(pieces[tokens[i]]) + key(pieces[tokens[i + 1]]));
-                if (id != null && scores[id] > bestScore) {
-                    bestScore = scores[id];
-                    bestId = id;
-                    bestIdx = i;
-                }
-            }
-            if (bestIdx == -1) {
-                break;
-            }
-            tokens[bestIdx] = bestId;
-            System.arraycopy(tokens, bestIdx + 2, tokens, bestIdx + 1, n - bestIdx - 2);
-            n--;
-        }
+        n = merge(tokens, n);
         if (eos) {
             tokens[n++] = this.eos;
         }
         return Arrays.copyOf(tokens, n);
+    }
+
+    /**
+     * Merges the adjacent pair whose concatenation is a piece with the highest score (the leftmost on ties) again and
+     * again until no pair merges, in place; returns the new length. The result is llama2.c's rescan-every-time loop,
+     * in O(n log n) rather than O(n²): the tokens are a doubly linked list and the candidate pairs a priority queue
+     * (highest score, then leftmost first), as SentencePiece and llama.cpp do it; a queued pair is stale, and
+     * skipped, once either of its tokens has merged with another neighbour.
+     */
+    private int merge(int[] tokens, int n) {
+        if (n < 2) return n;
+        int[] prev = new int[n], next = new int[n]; // the linked list over positions; -1 ends it
+        for (int i = 0; i < n; i++) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+        }
+        boolean[] gone = new boolean[n];
+        // a candidate: left position, right position, both tokens as queued, the merged id
+        java.util.PriorityQueue<int[]> queue = new java.util.PriorityQueue<>(Math.max(1, n), (a, b) -> {
+            int byScore = Float.compare(scores[b[4]], scores[a[4]]);
+            return byScore != 0 ? byScore : Integer.compare(a[0], b[0]);
+        });
+        for (int i = 0; i + 1 < n; i++) {
+            offer(queue, tokens, i, i + 1);
+        }
+        int left = n;
+        while (!queue.isEmpty()) {
+            int[] c = queue.poll();
+            int l = c[0], r = c[1];
+            if (gone[l] || gone[r] || next[l] != r || tokens[l] != c[2] || tokens[r] != c[3]) {
+                continue; // stale: one side has merged since
+            }
+            tokens[l] = c[4];
+            gone[r] = true;
+            next[l] = next[r];
+            if (next[r] >= 0) prev[next[r]] = l;
+            left--;
+            if (prev[l] >= 0) offer(queue, tokens, prev[l], l);
+            if (next[l] >= 0) offer(queue, tokens, l, next[l]);
+        }
+        int m = 0;
+        for (int i = 0; i >= 0; i = next[i]) {
+            tokens[m++] = tokens[i];
+        }
+        assert m == left;
+        return m;
+    }
+
+    /** Queues the pair at positions {@code l, r} if their concatenation is a piece that can merge. */
+    private void offer(java.util.PriorityQueue<int[]> queue, int[] tokens, int l, int r) {
+        Integer id = ids.get(key(pieces[tokens[l]]) + key(pieces[tokens[r]]));
+        if (id != null && scores[id] > -1e10f) { // llama2.c's loop starts from a best score of -1e10
+            queue.add(new int[] {l, r, tokens[l], tokens[r], id});
+        }
     }
 
     /** Appends the token of the character {@code bytes[start..end)}, or its bytes' fallback tokens. */
@@ -403,7 +449,7 @@ public final class Tokenizer implements TextTokenizer {
         if (piece.length == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && byteTokens[hexByte(piece)] == token) {
             return new byte[] {(byte) hexByte(piece)};
         }
-        int from = prev == bos && bos >= 0 && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+        int from = addSpacePrefix && prev == bos && bos >= 0 && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
         return Arrays.copyOfRange(piece, from, piece.length);
     }
 

@@ -223,4 +223,31 @@ class GgufModelTest {
             assertEquals(1, ignored.threads());
         }
     }
+
+    @Test
+    void theContextIsTheFilesAndMayOnlyBeLowered() throws Exception {
+        Path p = dir.resolve("ctx8192.gguf");
+        GgufConvert.writeRandom(new GgufConvert.Shape("ctx", 32, 64, 1, 2, 1, 259, 8192, 10000, true, false),
+                GgmlType.F32, 1, p);
+        try (LlamaModel m = GgufModel.load(p, 0, 1)) {
+            assertEquals(8192, m.config().seqLen(), "context_length of the file, not a cap");
+        }
+        try (LlamaModel m = GgufModel.load(p, 100, 1)) {
+            assertEquals(100, m.config().seqLen());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> GgufModel.load(p, 8193, 1));
+        assertTrue(e.getMessage().contains("8192"), e.getMessage());
+    }
+
+    @Test
+    void aRopeBaseThatIsNotFinitePositiveIsRefused() throws Exception {
+        for (double theta : new double[] {Double.POSITIVE_INFINITY, 0, -10000, Double.NaN}) {
+            Path p = dir.resolve("theta.gguf");
+            GgufConvert.writeRandom(new GgufConvert.Shape("theta", 32, 64, 1, 2, 1, 259, 64, theta, true, false),
+                    GgmlType.F32, 1, p);
+            var e = assertThrows(ModelFormatException.class, () -> GgufModel.load(p, 0, 1), "theta " + theta);
+            assertTrue(e.getMessage().contains("llama.rope.freq_base = " + (double) (float) theta), e.getMessage());
+            assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
+        }
+    }
 }

@@ -95,6 +95,38 @@ class TokenizerTest {
         }
     }
 
+    @Test
+    void mergesMatchTheBruteForceOnRepeatsAndLongerTexts() {
+        // runs of one pair (ties between positions: the leftmost merges first) and longer texts
+        for (String s : new String[] {"aaaaaaa", "llllllll", "ee ee ee ee", "abababababab", "   ", "the the the"}) {
+            assertArrayEquals(slowEncode(" " + s), TOKENIZER.encode(s, false, false), s);
+        }
+        SplittableRandom random = new SplittableRandom(11);
+        String[] words = ModelFixtures.GREEDY.replace('\n', ' ').split(" ");
+        for (int trial = 0; trial < 10; trial++) {
+            StringBuilder sb = new StringBuilder();
+            while (sb.length() < 300) sb.append(words[random.nextInt(words.length)]).append(random.nextInt(4) == 0 ? "  " : " ");
+            String s = sb.toString();
+            assertArrayEquals(slowEncode(" " + s), TOKENIZER.encode(s, false, false), s);
+        }
+    }
+
+    @Test
+    void encodingIsNearLinearInTheTextLength() {
+        // 400 KB of story text: llama2.c's rescan-per-merge loop takes minutes at 100 KB; the queue well under a second
+        SplittableRandom random = new SplittableRandom(3);
+        String[] words = ModelFixtures.GREEDY.replace('\n', ' ').split(" ");
+        StringBuilder sb = new StringBuilder();
+        while (sb.length() < 400_000) sb.append(words[random.nextInt(words.length)]).append(' ');
+        String s = sb.toString();
+        TOKENIZER.encode(s.substring(0, 10_000)); // warm-up
+        long t0 = System.nanoTime();
+        int[] tokens = TOKENIZER.encode(s);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertTrue(seconds < 10, "400 KB took " + seconds + " s");
+        assertEquals(s, TOKENIZER.decode(tokens));
+    }
+
     /** Characters, then repeatedly the best merge, with a linear scan of the vocabulary (ASCII text only). */
     private static int[] slowEncode(String s) {
         java.util.List<Integer> t = new java.util.ArrayList<>();

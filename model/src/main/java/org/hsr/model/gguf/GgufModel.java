@@ -23,15 +23,13 @@ import org.hsr.model.tensor.WeightMatrix;
  */
 public final class GgufModel {
 
-    /** The default context when {@code --context} is not given: the model's, capped at this. */
-    public static final int DEFAULT_CONTEXT_CAP = 4096;
-
     private GgufModel() {}
 
     /**
      * Opens {@code path} and loads its model; closing the model unmaps the file.
      *
-     * @param context the context to size caches for, 0 for the model's own capped at {@link #DEFAULT_CONTEXT_CAP}
+     * @param context the context to size caches for, 0 for the model's own ({@code <arch>.context_length}); a
+     *                positive value may only lower it
      * @param threads matmul threads
      */
     public static LlamaModel load(Path path, int context, int threads) throws IOException {
@@ -61,6 +59,12 @@ public final class GgufModel {
         int modelContext = f.getInt(arch + ".context_length", 2048);
         float eps = (float) f.getDouble(arch + ".attention.layer_norm_rms_epsilon", 1e-5);
         double theta = f.getDouble(arch + ".rope.freq_base", 10000.0);
+        if (!(theta > 0) || Double.isInfinite(theta)) { // zero, negative, NaN and infinity make every angle 0 or NaN
+            throw f.error(arch + ".rope.freq_base = " + theta + " is not a finite positive number");
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw f.error(arch + ".attention.layer_norm_rms_epsilon = " + eps + " is not a finite number >= 0");
+        }
         GgufFile.TensorInfo emb = f.tensor("token_embd.weight");
         if (emb == null || emb.dims().length != 2) {
             throw f.error("token_embd.weight is missing or not 2-D");
@@ -73,7 +77,7 @@ public final class GgufModel {
             throw new IllegalArgumentException("context " + context + " exceeds the model's context_length "
                     + modelContext);
         }
-        int seqLen = context > 0 ? context : Math.min(modelContext, DEFAULT_CONTEXT_CAP);
+        int seqLen = context > 0 ? context : modelContext; // the file is the truth; a caller may only lower it
         Llama2Config config;
         try {
             config = new Llama2Config(dim, hidden, layers, heads, kvHeads, vocab, seqLen, !f.tensors().containsKey("output.weight"));

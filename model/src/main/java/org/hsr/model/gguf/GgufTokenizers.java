@@ -53,7 +53,8 @@ public final class GgufTokenizers {
                     throw f.error("tokenizer.ggml.scores is missing (a llama tokenizer merges by score)");
                 }
                 yield Tokenizer.sentencePiece(source, tokens, scores, control, bos, eos,
-                        f.getBoolean("tokenizer.ggml.add_bos_token", true), stops);
+                        f.getBoolean("tokenizer.ggml.add_bos_token", true),
+                        f.getBoolean("tokenizer.ggml.add_space_prefix", true), stops);
             }
             case "gpt2" -> {
                 String[] merges = f.getArray("tokenizer.ggml.merges", String[].class);

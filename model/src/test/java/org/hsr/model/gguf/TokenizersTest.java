@@ -99,6 +99,10 @@ class TokenizersTest {
 
     /** A SentencePiece vocabulary with the byte tokens at the end (not llama2.c's ids 3..258). */
     static Tokenizer sentencePiece() throws ModelFormatException {
+        return sentencePiece(true);
+    }
+
+    static Tokenizer sentencePiece(boolean addSpacePrefix) throws ModelFormatException {
         List<String> p = new ArrayList<>(List.of("<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "▁ab", "c"));
         float[] scores = new float[10 + 256];
         scores[6] = -1f;  // ▁a
@@ -107,7 +111,8 @@ class TokenizersTest {
         for (int b = 0; b < 256; b++) p.add(String.format("<0x%02X>", b));
         boolean[] control = new boolean[p.size()];
         control[0] = true;
-        return Tokenizer.sentencePiece("tiny-spm", p.toArray(String[]::new), scores, control, 1, 2, true, new int[] {2});
+        return Tokenizer.sentencePiece("tiny-spm", p.toArray(String[]::new), scores, control, 1, 2, true, addSpacePrefix,
+                new int[] {2});
     }
 
     @Test
@@ -120,6 +125,63 @@ class TokenizersTest {
         assertEquals("ab cé", t.decode(t.encode("ab cé")));
         assertTrue(t.endsText(2));
         assertTrue(!t.endsText(1));
+    }
+
+    @Test
+    void withoutTheSpacePrefixTheTextIsEncodedAndDecodedAsItIs() throws Exception {
+        Tokenizer t = sentencePiece(false);
+        // "ab": a b -> ab (id 7); no ▁ in front, so not ▁ab
+        assertArrayEquals(new int[] {1, 7}, t.encode("ab"));
+        // " ab": ▁ a b -> ▁ ab -> ▁ab, and decoding keeps the space the text had
+        assertArrayEquals(new int[] {1, 8}, t.encode(" ab"));
+        assertEquals(" ab", t.decode(t.encode(" ab")));
+        assertEquals("ab", t.decode(t.encode("ab")));
+        assertTrue(t.encode("ab").length >= t.minTokens("ab"));
+    }
+
+    /** codelm's vocabulary: {@code <unk>}, BOS, EOS, then token 3+b is the byte b; no space prefix, no merges. */
+    static Path byteVocabulary(Path p, Boolean addSpacePrefix) throws Exception {
+        String[] tokens = new String[259];
+        int[] types = new int[259];
+        tokens[0] = "<unk>";
+        tokens[1] = "<s>";
+        tokens[2] = "</s>";
+        types[0] = 2;
+        types[1] = types[2] = 3;
+        for (int b = 0; b < 256; b++) {
+            tokens[3 + b] = String.format("<0x%02X>", b);
+            types[3 + b] = 6;
+        }
+        GgufWriter w = new GgufWriter().putString("tokenizer.ggml.model", "llama")
+                .putStrings("tokenizer.ggml.tokens", tokens).putFloats("tokenizer.ggml.scores", new float[259])
+                .putInts("tokenizer.ggml.token_type", types).putUint32("tokenizer.ggml.bos_token_id", 1)
+                .putUint32("tokenizer.ggml.eos_token_id", 2);
+        if (addSpacePrefix != null) w.putBool("tokenizer.ggml.add_space_prefix", addSpacePrefix);
+        w.write(p);
+        return p;
+    }
+
+    @Test
+    void aByteVocabularyEncodesEveryUtf8ByteAsItsTokenAndDecodesBackExactly(@TempDir Path dir) throws Exception {
+        StringBuilder sb = new StringBuilder();
+        for (int c = 0; c < 0x100; c++) sb.append((char) c);
+        sb.append(" <0x41> <s> 日本 🙂\n");
+        String text = sb.toString();
+        byte[] utf8 = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int[] expected = new int[1 + utf8.length];
+        expected[0] = 1;
+        for (int i = 0; i < utf8.length; i++) expected[1 + i] = 3 + (utf8[i] & 0xFF);
+        try (GgufFile f = GgufFile.open(byteVocabulary(dir.resolve("bytes.gguf"), false))) {
+            TextTokenizer t = GgufTokenizers.load(f);
+            assertArrayEquals(expected, t.encode(text));
+            assertEquals(text, t.decode(expected));
+            assertEquals(" x", t.decode(t.encode(" x")), "a leading space after BOS is the text's own");
+            assertEquals(expected.length, t.minTokens(text));
+        }
+        // the default (no key) is SentencePiece's: a space token first
+        try (GgufFile f = GgufFile.open(byteVocabulary(dir.resolve("default.gguf"), null))) {
+            assertArrayEquals(new int[] {1, 3 + ' ', 3 + 'x'}, GgufTokenizers.load(f).encode("x"));
+        }
     }
 
     @Test
