@@ -93,7 +93,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         String s = PerplexityCommand.readText(text);
         try (ModelOptions.Loaded loaded = mo.load()) {
             Llama2Config c = loaded.model().config();
-            int[] all = loaded.tokenizer().encode(s);
+            int[] all = withoutSpacePrefix(loaded.tokenizer().encode(s), s, loaded);
             int n = Math.min(all.length, c.seqLen());
             int[] tokens = Arrays.copyOf(all, n);
             int[] rows = rows(n);
@@ -178,6 +178,28 @@ final class AnalyzeCommand implements Callable<Integer> {
                     Arrays.toString(layers), dumpDir);
         }
         return 0;
+    }
+
+    /**
+     * The tokens without the leading space token that the llama tokenizer adds when the GGUF file says
+     * {@code tokenizer.ggml.add_space_prefix = false} (the tokenizer does not read that flag yet): only where the
+     * space is a token of its own, as in a byte-level vocabulary, so that dropping it leaves the text's tokens.
+     */
+    private int[] withoutSpacePrefix(int[] tokens, String s, ModelOptions.Loaded loaded) throws java.io.IOException {
+        if (!loaded.format().equals("gguf") || tokenizer != null || s.startsWith(" ") || tokens.length < 2) {
+            return tokens;
+        }
+        Object flag;
+        try (org.hsr.model.gguf.GgufFile f = org.hsr.model.gguf.GgufFile.open(model)) {
+            flag = f.get("tokenizer.ggml.add_space_prefix");
+        }
+        int[] space = loaded.tokenizer().encode(" "); // BOS, the prefix space, the text's space
+        boolean spaceToken = space.length == 3 && space[1] == space[2] && tokens[1] == space[1];
+        if (!Boolean.FALSE.equals(flag) || !spaceToken) return tokens;
+        int[] out = new int[tokens.length - 1];
+        out[0] = tokens[0];
+        System.arraycopy(tokens, 2, out, 1, tokens.length - 2);
+        return out;
     }
 
     private Path dumpFile(int layer, int kvHead, String part) {
@@ -356,7 +378,9 @@ final class AnalyzeCommand implements Callable<Integer> {
 
         @Override
         public void reset() {
-            throw new UnsupportedOperationException("one sequence per analysis");
+            for (KvCache k : caches) {
+                if (k.length(0) > 0) throw new IllegalStateException("one sequence per analysis");
+            }
         }
 
         @Override
@@ -376,12 +400,13 @@ final class AnalyzeCommand implements Callable<Integer> {
                     if (position >= warmFrom) cache.attend(layer, q, off, 1, scratch, 0, KvCache.Method.HSR, null);
                     continue;
                 }
-                // one planned step, as an engine takes it (timing it twice would advance the plan twice)
+                cache.attend(layer, q, off, 1, o, off, KvCache.Method.DENSE, null); // the model's output, and warm-up
+                cache.attend(layer, q, off, 1, scratch, 0, KvCache.Method.WALK, walk[layer][g]);
+                // one planned step, as an engine takes it (timing it twice would advance the plan twice), on caches
+                // as warm as the dense and walk calls timed below
                 long s0 = System.nanoTime();
                 cache.attend(layer, q, off, 1, scratch, 0, KvCache.Method.HSR, hsr[layer][g]);
                 hsrMs[layer][g][row] = (System.nanoTime() - s0) / 1e6;
-                cache.attend(layer, q, off, 1, scratch, 0, KvCache.Method.WALK, walk[layer][g]);
-                cache.attend(layer, q, off, 1, o, off, KvCache.Method.DENSE, null); // warm-up, and the model's output
                 double[] tDense = new double[repeat], tWalk = new double[repeat];
                 for (int r = 0; r < repeat; r++) {
                     long a = System.nanoTime();

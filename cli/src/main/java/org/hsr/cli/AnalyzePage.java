@@ -79,7 +79,7 @@ final class AnalyzePage {
                 .append(". Rows: decoding steps at positions ").append(range(positions)).append(" (")
                 .append(positions.length).append(" per head); selection ").append(Report.esc(js.get("select")))
                 .append(". ").append(Report.esc(js.get("machine"))).append(", JDK ").append(Report.esc(js.get("java")))
-                .append(", ").append(Report.esc(js.get("date"))).append(".</p>");
+                .append(", ").append(Report.esc(date(js.get("date")))).append(".</p>");
 
         b.append("<h2>How many keys each head needs</h2><div class=\"maps\">");
         b.append(map("Keys needed for " + mass + " of the softmax mass, median over rows",
@@ -239,6 +239,12 @@ final class AnalyzePage {
 
     private static String rgb(String r, String g, String b) {
         return "rgb(" + r + "," + g + "," + b + ")";
+    }
+
+    /** An ISO instant to the minute: 2026-12-08 03:58 UTC. */
+    private static String date(Object iso) {
+        String s = String.valueOf(iso);
+        return s.length() >= 16 ? s.substring(0, 10) + " " + s.substring(11, 16) + " UTC" : s;
     }
 
     private static String fileName(Object path) {
