@@ -132,6 +132,12 @@ class AnalyzeCommandTest {
         assertArrayEquals(new int[] {1, n, d}, dk.shape());
         assertArrayEquals(new int[] {1, n, d}, dv.shape());
         assertFalse(Files.exists(dump.resolve("L0.kv0.k.npy")), "only --dump-layers");
+        Path bench = tmp.resolve("bench.json");
+        CliRun b = CliRun.run("bench", "decode", "--keys", dump.resolve("L1.kv1.k.npy").toString(), "--query-file",
+                dump.resolve("L1.kv1.q.npy").toString(), "--values", dump.resolve("L1.kv1.v.npy").toString(),
+                "--kind", "softmax", "--no-faiss", "--json", bench.toString());
+        assertEquals(0, b.code(), "bench decode reads the dumps: " + b.err());
+        assertEquals(n, new ObjectMapper().readTree(bench.toFile()).get("results").get(0).get("n").asInt());
     }
 
     @Test
