@@ -342,7 +342,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         final int layers, group, d, repeat;
         int position;
         private final int warmFrom;
-        private final float[] out, scratch;
+        private final float[] scratch; // group × d: outputs of the calls that only measure
         private final float[][][] queries; // [layer][row] heads × d
         private final AttentionStats[][] walk, hsr; // [layer][kv head]
         private final double[][][] denseMs, walkMs, hsrMs; // [layer][kv head][row]
@@ -360,7 +360,6 @@ final class AnalyzeCommand implements Callable<Integer> {
                 caches[g] = KvCache.builder(shape).attention(AttentionConfig.softmax(false))
                         .selection(Selection.parse(select)).method(KvCache.Method.HSR).build();
             }
-            out = new float[c.nHeads() * d];
             scratch = new float[group * d];
             queries = new float[layers][rows.length][];
             walk = new AttentionStats[layers][caches.length];
