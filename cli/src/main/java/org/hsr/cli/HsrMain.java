@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
         description = "Sparse attention by half-space reporting: exact ReLU^alpha and certified softmax.",
         subcommands = {SearchCommand.class, AttendCommand.class, BenchCommand.class, GenerateCommand.class,
                 PerplexityCommand.class, InfoCommand.class, ConvertCommand.class, ModelBenchCommand.class,
-                DemoCommand.class, ClusterCommand.class,
+                DemoCommand.class, ClusterCommand.class, AnalyzeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class HsrMain implements Runnable {
 

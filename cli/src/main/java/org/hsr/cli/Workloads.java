@@ -61,17 +61,20 @@ final class Workloads {
                     String valuesFrom) {}
 
     /**
-     * Reads and checks user data: keys n×d, queries m×d with the same d, values (optional) n×dv. A {@code --d} given
+     * Reads and checks user data: keys n×d, queries m×d with the same d, values (optional) n×dv. Keys and values of
+     * one kv head may also come as 1×n×d and 1×n×dv, and queries as H×m×d (the query heads of that kv head, as
+     * {@code hsr analyze --dump-dir} writes them): they are read as n×d, n×dv and (H·m)×d. A {@code --d} given
      * with it must agree with the keys. Errors are usage errors naming the flag and both values; an unreadable file
      * is a runtime failure (the {@code IOException} propagates).
      */
     static UserData load(Path keys, Path queries, Path values, Integer d) throws IOException {
-        NpyArray k = CliIO.readReal(keys, "--keys", 2);
+        NpyArray k = oneHead(CliIO.readReal(keys, "--keys", 2, 3), "--keys", keys);
         int n = k.dim(0), kd = k.dim(1);
         if (d != null && d != kd) {
             throw new UsageException("--d " + d + " != key dimension " + kd + " of " + keys + " (omit --d with --keys)");
         }
-        NpyArray q = CliIO.readReal(queries, "--query-file", 2);
+        NpyArray q = CliIO.readReal(queries, "--query-file", 2, 3);
+        if (q.rank() == 3) q = NpyArray.ofFloats(q.floats(), q.dim(0) * q.dim(1), q.dim(2));
         if (q.dim(1) != kd) {
             throw new UsageException("--query-file " + queries + ": query dimension " + q.dim(1) + " != key dimension " + kd);
         }
@@ -79,7 +82,7 @@ final class Workloads {
         int dv;
         String valuesFrom;
         if (values != null) {
-            NpyArray va = CliIO.readReal(values, "--values", 2);
+            NpyArray va = oneHead(CliIO.readReal(values, "--values", 2, 3), "--values", values);
             if (va.dim(0) != n) {
                 throw new UsageException("--values " + values + " has " + va.dim(0) + " rows, keys " + n);
             }
@@ -92,6 +95,16 @@ final class Workloads {
             valuesFrom = "gaussian N(0,1), seed " + USER_VALUES_SEED + " (no --values given)";
         }
         return new UserData(keys.getFileName().toString(), k.floats(), q.floats(), v, n, q.dim(0), kd, dv, valuesFrom);
+    }
+
+    /** A 1×n×d array as n×d; a usage error for more than one head. */
+    private static NpyArray oneHead(NpyArray a, String flag, Path file) {
+        if (a.rank() == 2) return a;
+        if (a.dim(0) != 1) {
+            throw new UsageException(flag + " " + file + ": shape " + a.shapeString() + " holds " + a.dim(0)
+                    + " kv heads; bench decode takes one (1 x n x d or n x d)");
+        }
+        return NpyArray.ofFloats(a.floats(), a.dim(1), a.dim(2));
     }
 
     /**
