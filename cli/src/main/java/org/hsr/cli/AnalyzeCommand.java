@@ -93,7 +93,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         String s = PerplexityCommand.readText(text);
         try (ModelOptions.Loaded loaded = mo.load()) {
             Llama2Config c = loaded.model().config();
-            int[] all = withoutSpacePrefix(loaded.tokenizer().encode(s), s, loaded);
+            int[] all = loaded.tokenizer().encode(s); // the GGUF tokenizer honours add_space_prefix
             int n = Math.min(all.length, c.seqLen());
             int[] tokens = Arrays.copyOf(all, n);
             int[] rows = rows(n);
@@ -178,28 +178,6 @@ final class AnalyzeCommand implements Callable<Integer> {
                     Arrays.toString(layers), dumpDir);
         }
         return 0;
-    }
-
-    /**
-     * The tokens without the leading space token that the llama tokenizer adds when the GGUF file says
-     * {@code tokenizer.ggml.add_space_prefix = false} (the tokenizer does not read that flag yet): only where the
-     * space is a token of its own, as in a byte-level vocabulary, so that dropping it leaves the text's tokens.
-     */
-    private int[] withoutSpacePrefix(int[] tokens, String s, ModelOptions.Loaded loaded) throws java.io.IOException {
-        if (!loaded.format().equals("gguf") || tokenizer != null || s.startsWith(" ") || tokens.length < 2) {
-            return tokens;
-        }
-        Object flag;
-        try (org.hsr.model.gguf.GgufFile f = org.hsr.model.gguf.GgufFile.open(model)) {
-            flag = f.get("tokenizer.ggml.add_space_prefix");
-        }
-        int[] space = loaded.tokenizer().encode(" "); // BOS, the prefix space, the text's space
-        boolean spaceToken = space.length == 3 && space[1] == space[2] && tokens[1] == space[1];
-        if (!Boolean.FALSE.equals(flag) || !spaceToken) return tokens;
-        int[] out = new int[tokens.length - 1];
-        out[0] = tokens[0];
-        System.arraycopy(tokens, 2, out, 1, tokens.length - 2);
-        return out;
     }
 
     private Path dumpFile(int layer, int kvHead, String part) {
