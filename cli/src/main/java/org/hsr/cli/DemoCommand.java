@@ -1,12 +1,17 @@
 package org.hsr.cli;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import org.hsr.attention.BiasRule;
 import org.hsr.attention.AttentionConfig;
-import org.hsr.attention.AttentionStats;
-import org.hsr.attention.DenseReference;
 import org.hsr.attention.AttentionInput;
+import org.hsr.attention.AttentionStats;
+import org.hsr.attention.BiasRule;
+import org.hsr.attention.DenseReference;
 import org.hsr.attention.Selection;
 import org.hsr.kv.KvCache;
 import org.hsr.kv.KvShape;
@@ -14,9 +19,16 @@ import org.hsr.model.DenseSoftmaxAttention;
 import org.hsr.model.Generation;
 import org.hsr.model.Generator;
 import org.hsr.model.HsrAttentionBackend;
+import org.hsr.model.KvCacheBackend;
+import org.hsr.model.Llama2Config;
 import org.hsr.model.Llama2Model;
+import org.hsr.model.LlamaModel;
 import org.hsr.model.Sampler;
+import org.hsr.model.TextTokenizer;
 import org.hsr.model.Tokenizer;
+import org.hsr.model.gguf.GgufFile;
+import org.hsr.model.gguf.GgufModel;
+import org.hsr.model.gguf.GgufTokenizers;
 import org.hsr.store.ElementType;
 import org.hsr.vector.Vectors;
 import picocli.CommandLine.Command;
@@ -34,6 +46,7 @@ final class DemoCommand implements Callable<Integer> {
         System.out.printf("hsr demo (kernels: %s)%n%n", Vectors.kernels());
         story();
         longContext();
+        codeModel();
         System.out.println("More: ./hsr bench decode --json r.json --html r.html (dense, flat and hsr side by side),");
         System.out.println("      bench/faiss/compare.sh (the index against FAISS), README.md (measured results).");
         return 0;
@@ -62,6 +75,66 @@ final class DemoCommand implements Callable<Integer> {
                 100 * hsr.stats().keptFraction(), hsr.stats().droppedMassBoundMax, dense.tokPerS(), sparse.tokPerS());
         System.out.println("   (head_dim 8, context <= 512: this model is too small for sparsity to pay; part 2 shows where it does)");
         System.out.println();
+    }
+
+    /** Bytes of the prompt: a real Python file of this repository. */
+    static final int CODE_PROMPT_BYTES = 4000, CODE_STEPS = 120;
+
+    /**
+     * (3) The shipped code model ({@code models/codelm-q8_0.gguf}, trained for this project): a Python file of this
+     * repository as the prompt, its greedy completion with dense attention and with HSR ({@code epsilon:1e-3}, the
+     * per-head plan), prompt and generated tokens/s side by side, and what each layer kept and how it ran.
+     */
+    private static void codeModel() throws Exception {
+        Path home = Path.of(System.getProperty("hsr.home", "."));
+        Path file = home.resolve("models").resolve("codelm-q8_0.gguf");
+        Path prompt = home.resolve("bench").resolve("faiss").resolve("faiss_range.py");
+        if (!Files.isRegularFile(file) || !Files.isRegularFile(prompt)) {
+            System.out.println("3. (skipped: " + file + " or " + prompt + " is missing; a clone of the repository has both)");
+            return;
+        }
+        byte[] bytes = Files.readAllBytes(prompt);
+        String text = new String(bytes, 0, Math.min(bytes.length, CODE_PROMPT_BYTES), StandardCharsets.ISO_8859_1);
+        // up to the last function header that starts within the first bytes, so that the model writes its body
+        int def = text.lastIndexOf("\ndef ");
+        text = def < 0 ? text.substring(0, text.lastIndexOf('\n') + 1) : text.substring(0, text.indexOf('\n', def + 1) + 1);
+        try (LlamaModel model = GgufModel.load(file, 0, 1); GgufFile f = GgufFile.open(file)) {
+            TextTokenizer tok = GgufTokenizers.load(f);
+            Generator g = new Generator(model, tok);
+            Llama2Config c = model.config();
+            System.out.printf("3. the code model (models/codelm-q8_0.gguf: %d layers, %d query heads on %d kv head(s), "
+                    + "context %d), greedy, KV in bf16%n", c.nLayers(), c.nHeads(), c.nKvHeads(), c.seqLen());
+            System.out.printf("   prompt: the first %d lines of bench/faiss/faiss_range.py (%d bytes, up to a function "
+                    + "header), then up to %d tokens generated%n", text.lines().count(), text.length(), CODE_STEPS);
+            var dense = new KvCacheBackend(c, AttentionConfig.softmax(true), null, KvCache.Method.DENSE,
+                    ElementType.BF16, null);
+            var hsr = new KvCacheBackend(c, AttentionConfig.softmax(true), Selection.parse("epsilon:1e-3"),
+                    KvCache.Method.HSR, ElementType.BF16, null);
+            Generation a = g.generate(text, CODE_STEPS, Sampler.greedy(), dense);
+            Generation b = g.generate(text, CODE_STEPS, Sampler.greedy(), hsr);
+            String tail = tok.decode(a.generatedTokens());
+            System.out.println("   dense completion:");
+            System.out.println(indent(tail.stripTrailing()));
+            int same = 0;
+            while (same < Math.min(a.tokens().size(), b.tokens().size())
+                    && a.tokens().get(same).equals(b.tokens().get(same))) same++;
+            System.out.printf("   HSR completion: %s%n", same == a.tokens().size() && same == b.tokens().size()
+                    ? "identical, token for token" : "first differs at token " + (same - a.promptTokens())
+                    + " of the completion:\n" + indent(tok.decode(b.generatedTokens()).stripTrailing()));
+            System.out.printf("   %-6s %8s %10s %12s%n", "", "prompt", "generated", "attention");
+            for (var row : List.of(Map.entry("dense", a), Map.entry("hsr", b))) {
+                Generation.Timing t = row.getValue().timing();
+                System.out.printf("   %-6s %6.0f/s %8.0f/s %11.0f%%%n", row.getKey(), t.promptTokPerS(),
+                        t.decodeTokPerS(), 100 * t.attentionShare());
+            }
+            var st = hsr.stats();
+            System.out.printf("   HSR over the whole run: kept %.1f%% of visible keys, %d of %d rows computed dense by the "
+                    + "per-head plan, %d walked rows fell back, max certified dropped mass %.1e%n",
+                    100 * st.keptFraction(), st.denseChosenRows, st.rows, st.fallbackRows, st.droppedMassBoundMax);
+            System.out.println("   (its heads are mostly broad, and below 4096 positions little is indexed: the plan runs them"
+                    + " dense; hsr analyze shows each head)");
+            System.out.println();
+        }
     }
 
     private static void longContext() {
