@@ -538,7 +538,7 @@ public final class SparseAttention {
         int d = keys.d(), dv = keys.dv(), m = 0;
         for (int g = 0; g < group; g++) if (!done[g]) m++;
         if (m == 0) return;
-        if (!keys.isStored() || m == 1) {
+        if (!keys.isStored()) {
             for (int g = 0; g < group; g++) {
                 if (done[g]) continue;
                 partialTo(logWeight, dropped, at + g);
@@ -568,16 +568,24 @@ public final class SparseAttention {
             }
             i++;
         }
-        if (stats != null) {
-            stats.rows += m;
-            stats.visibleKeys += (long) visible * m;
-            stats.keptKeys += local.keptKeys;
-            stats.scoredKeys += (long) visible * m; // each key once per row: the dense pass scores them all
-            stats.fallbackWalkKeys += walked;
-            stats.bytesRead += walkBytes + local.bytesRead;
-            stats.emptyRows += local.emptyRows;
-            stats.fallbackRows += m;
-        }
+        countDense(stats, m, visible, local, walked, walkBytes, true);
+    }
+
+    /**
+     * Counts {@code rows} rows computed densely into {@code stats}: {@code local} holds the dense pass's own counts,
+     * {@code walked} and {@code walkBytes} the work of the walk they took over (see {@link #count}).
+     */
+    private static void countDense(AttentionStats stats, int rows, int visible, AttentionStats local, long walked,
+                                   long walkBytes, boolean fallback) {
+        if (stats == null) return;
+        stats.rows += rows;
+        stats.visibleKeys += (long) visible * rows;
+        stats.keptKeys += local.keptKeys;
+        stats.scoredKeys += (long) visible * rows; // each key once per row: the dense pass scores them all
+        stats.fallbackWalkKeys += walked;
+        stats.bytesRead += walkBytes + local.bytesRead;
+        stats.emptyRows += local.emptyRows;
+        if (fallback) stats.fallbackRows += rows;
     }
 
     private void fallback(Keys keys, int visible, float[] q, int qOff, AttentionConfig cfg, float c, float[] out,
@@ -595,16 +603,7 @@ public final class SparseAttention {
             dense.attendRow(q, qOff, keys.k(), keys.kOff(), keys.v(), keys.vOff(), visible, keys.d(), keys.dv(), cfg,
                     c, out, outOff, local);
         }
-        if (stats != null) {
-            stats.rows++;
-            stats.visibleKeys += visible;
-            stats.keptKeys += local.keptKeys;
-            stats.scoredKeys += visible; // each key once: the dense pass scores them all
-            stats.fallbackWalkKeys += scoredBefore;
-            stats.bytesRead += walkBytes + local.bytesRead;
-            if (local.emptyRows > 0) stats.emptyRows++;
-            if (countFallback) stats.fallbackRows++;
-        }
+        countDense(stats, 1, visible, local, scoredBefore, walkBytes, countFallback);
     }
 
     /** Receives the keys each row kept: a hook for tests and diagnostics. */

@@ -65,9 +65,4 @@ final class HeadPlan {
             denseLeft = interval;
         }
     }
-
-    /** Dense steps between walks now (0: the head walks every step). */
-    int interval() {
-        return interval;
-    }
 }
